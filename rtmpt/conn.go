@@ -1,0 +1,86 @@
+package rtmpt
+
+import (
+	"net"
+	"time"
+)
+
+// Conn is one tunnel session seen as a net.Conn carrying the plain RTMP byte
+// stream. Read returns the /send bodies in sequence order; Write queues bytes
+// for the next /send or /idle reply. It is safe for one reader and one
+// writer at a time, plus Close and the deadline setters from any goroutine.
+type Conn struct {
+	sess          *session
+	in            *byteQueue // client→server: /send bodies, read by Read
+	out           *byteQueue // server→client: filled by Write, drained by replies
+	readDL        *deadline
+	writeDL       *deadline
+	remote, local net.Addr
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+func newConn(sess *session, buffer int, remote, local net.Addr) *Conn {
+	return &Conn{
+		sess: sess,
+		// The inbound limit is checked before a body is appended, so it can be
+		// exceeded by at most one body (MaxBody); see session.feed.
+		in:      newByteQueue(buffer),
+		out:     newByteQueue(buffer),
+		readDL:  newDeadline(),
+		writeDL: newDeadline(),
+		remote:  remote,
+		local:   local,
+	}
+}
+
+// ID returns the tunnel session id (the one in the request URLs).
+func (c *Conn) ID() string { return c.sess.id }
+
+// Read reads the client's byte stream. It returns io.EOF after the client's
+// /close or an idle timeout, an error wrapping ErrSessionFailed after a
+// protocol failure, net.ErrClosed after Close, and os.ErrDeadlineExceeded
+// when the read deadline passes.
+func (c *Conn) Read(p []byte) (int, error) {
+	return c.in.read(p, c.readDL.wait())
+}
+
+// Write queues p for the client. It blocks while Config.Buffer bytes are
+// pending (the client has not polled them away), and fails with
+// ErrSessionEnded once the session is over, net.ErrClosed after Close, or
+// os.ErrDeadlineExceeded when the write deadline passes.
+func (c *Conn) Write(p []byte) (int, error) {
+	return c.out.write(p, c.writeDL.wait())
+}
+
+// Close ends the handler's side: further Reads and Writes fail. Bytes already
+// written are still delivered by the client's next polls; the session ends
+// after the reply that empties them (its interval byte is 0), or at the idle
+// timeout if the client stops polling. Close is idempotent.
+func (c *Conn) Close() error {
+	c.in.closeRead(net.ErrClosed)
+	c.out.closeWrite(net.ErrClosed)
+	return nil
+}
+
+// LocalAddr is the local address of the HTTP connection that opened the session.
+func (c *Conn) LocalAddr() net.Addr { return c.local }
+
+// RemoteAddr is the client address of the HTTP connection that opened the session.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+func (c *Conn) SetDeadline(t time.Time) error {
+	c.readDL.set(t)
+	c.writeDL.set(t)
+	return nil
+}
+
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.readDL.set(t)
+	return nil
+}
+
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	c.writeDL.set(t)
+	return nil
+}
