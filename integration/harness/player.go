@@ -1,0 +1,381 @@
+package harness
+
+import (
+	"bufio"
+	"context"
+	"crypto/md5"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	rtmp "github.com/yutopp/go-rtmp"
+	rtmpmsg "github.com/yutopp/go-rtmp/message"
+)
+
+// playerChunkSize is the chunk size the Go player announces and writes with.
+const playerChunkSize = 4096
+
+// playerReadIdle ends a player whose server sends nothing for this long.
+const playerReadIdle = 30 * time.Second
+
+// Errors of the Go player.
+var (
+	ErrConnectRejected = errors.New("connect rejected")
+	ErrPlayRejected    = errors.New("play rejected")
+	ErrPlayerClosed    = errors.New("player connection closed")
+)
+
+// PlayerOptions describes a Go RTMP player. Addr and Stream are required.
+type PlayerOptions struct {
+	Addr     string // server (edge) "host:port"
+	LocalIP  string // source IP to bind, e.g. "127.0.3.7"; empty = any
+	App      string // default "live"
+	Stream   string
+	TcURL    string // default "rtmp://<Addr>/<App>"
+	FlashVer string // default "LNX 9,0,124,2" (a player)
+	// Dial, when set, replaces the TCP dial (an RTMPT tunnel, for example).
+	Dial func(ctx context.Context) (net.Conn, error)
+}
+
+// Player is a Go RTMP player that records the media it receives as Packets
+// hashed the way ffmpeg's FLV demuxer would (so they compare with FrameMD5).
+// go-rtmp's own client cannot receive media on a stream it created (the stream
+// has no state handler), so the player reads with go-rtmp's ChunkStreamer and
+// writes hand-built chunks.
+type Player struct {
+	conn net.Conn
+	cs   *rtmp.ChunkStreamer
+	cmds chan command // commands received, for the setup steps
+
+	mu      sync.Mutex
+	packets Packets
+	bytes   int64
+	err     error
+	done    chan struct{}
+	closing bool
+	closeMu sync.Once
+}
+
+// command is one AMF0 command from the server.
+type command struct {
+	name string
+	txID int64
+	args []any
+}
+
+// Play dials, handshakes, connects, creates a stream and plays o.Stream; it
+// returns once the server answered play with NetStream.Play.Start. ctx bounds
+// the whole setup. The caller must Close the player.
+func Play(ctx context.Context, o PlayerOptions) (*Player, error) {
+	if o.App == "" {
+		o.App = "live"
+	}
+	if o.TcURL == "" {
+		o.TcURL = "rtmp://" + o.Addr + "/" + o.App
+	}
+	if o.FlashVer == "" {
+		o.FlashVer = "LNX 9,0,124,2"
+	}
+	conn, err := dialPlayer(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(20 * time.Second)
+	}
+	if err := ClientHandshake(conn, deadline); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	p := &Player{
+		conn: conn,
+		cs:   rtmp.NewChunkStreamer(bufio.NewReaderSize(conn, 64<<10), io.Discard, nil),
+		cmds: make(chan command, 64),
+		done: make(chan struct{}),
+	}
+	go p.readLoop()
+	if err := p.setup(ctx, o); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("play %s/%s via %s: %w", o.App, o.Stream, o.Addr, err)
+	}
+	return p, nil
+}
+
+// StartPlayer is Play bounded by 20 s that fails the test on error; the player
+// is closed in t.Cleanup.
+func StartPlayer(t testing.TB, o PlayerOptions) *Player {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p, err := Play(ctx, o)
+	if err != nil {
+		t.Fatalf("start Go player (source %q): %v", o.LocalIP, err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+func dialPlayer(ctx context.Context, o PlayerOptions) (net.Conn, error) {
+	if o.Dial != nil {
+		c, err := o.Dial(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("dial player transport: %w", err)
+		}
+		return c, nil
+	}
+	d := net.Dialer{}
+	if o.LocalIP != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(o.LocalIP)}
+	}
+	c, err := d.DialContext(ctx, "tcp", o.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s from %q: %w", o.Addr, o.LocalIP, err)
+	}
+	return c, nil
+}
+
+// setup runs connect, createStream and play, waiting for each answer.
+func (p *Player) setup(ctx context.Context, o PlayerOptions) error {
+	first := append(SetChunkSizeMsg(playerChunkSize), ConnectCommand(playerChunkSize, o.App, o.TcURL, o.FlashVer)...)
+	if err := p.write(ctx, first); err != nil {
+		return err
+	}
+	res, err := p.waitResult(ctx, 1)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	if res.name != "_result" {
+		return fmt.Errorf("%w: %s %v", ErrConnectRejected, res.name, res.args)
+	}
+	if err := p.write(ctx, Command(0, playerChunkSize, "createStream", 2, nil)); err != nil {
+		return err
+	}
+	res, err = p.waitResult(ctx, 2)
+	if err != nil {
+		return fmt.Errorf("createStream: %w", err)
+	}
+	sid, ok := res.arg(1).(float64)
+	if res.name != "_result" || !ok {
+		return fmt.Errorf("createStream answered %s %v", res.name, res.args)
+	}
+	play := Command(uint32(sid), playerChunkSize, "play", 0, nil, o.Stream, -1000.0)
+	if err := p.write(ctx, play); err != nil {
+		return err
+	}
+	for {
+		c, err := p.nextCommand(ctx)
+		if err != nil {
+			return fmt.Errorf("wait for play status: %w", err)
+		}
+		if c.name != "onStatus" {
+			continue
+		}
+		info, _ := c.arg(1).(map[string]any)
+		switch code, _ := info["code"].(string); code {
+		case "NetStream.Play.Start":
+			return nil
+		case "NetStream.Play.Reset":
+			continue
+		default:
+			return fmt.Errorf("%w: %v", ErrPlayRejected, info)
+		}
+	}
+}
+
+func (c command) arg(i int) any {
+	if i < len(c.args) {
+		return c.args[i]
+	}
+	return nil
+}
+
+func (p *Player) write(ctx context.Context, b []byte) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(10 * time.Second)
+	}
+	_ = p.conn.SetWriteDeadline(deadline)
+	defer p.conn.SetWriteDeadline(time.Time{})
+	if _, err := p.conn.Write(b); err != nil {
+		return fmt.Errorf("player write: %w", err)
+	}
+	return nil
+}
+
+func (p *Player) nextCommand(ctx context.Context) (command, error) {
+	select {
+	case c := <-p.cmds:
+		return c, nil
+	case <-p.done:
+		return command{}, fmt.Errorf("%w: %v", ErrPlayerClosed, p.Err())
+	case <-ctx.Done():
+		return command{}, ctx.Err()
+	}
+}
+
+func (p *Player) waitResult(ctx context.Context, txID int64) (command, error) {
+	for {
+		c, err := p.nextCommand(ctx)
+		if err != nil {
+			return c, err
+		}
+		if (c.name == "_result" || c.name == "_error") && c.txID == txID {
+			return c, nil
+		}
+	}
+}
+
+// readLoop reads messages until the connection ends. It recovers panics from
+// go-rtmp's reader (a zero-length message makes it panic) and records them as the
+// player's error.
+func (p *Player) readLoop() {
+	defer close(p.done)
+	defer func() {
+		if r := recover(); r != nil {
+			p.setErr(fmt.Errorf("player read loop panicked: %v", r))
+		}
+	}()
+	var cm rtmp.ChunkMessage
+	for {
+		_ = p.conn.SetReadDeadline(time.Now().Add(playerReadIdle))
+		_, _, err := p.cs.Read(&cm)
+		if err != nil {
+			var ne net.Error
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne) {
+				p.setErr(fmt.Errorf("player read: %w", err))
+				return
+			}
+			continue // a message go-rtmp cannot decode was read whole; skip it
+		}
+		p.handle(cm.Message)
+	}
+}
+
+func (p *Player) handle(m rtmpmsg.Message) {
+	switch m := m.(type) {
+	case *rtmpmsg.SetChunkSize:
+		_ = p.cs.PeerState().SetChunkSize(m.ChunkSize)
+	case *rtmpmsg.UserCtrl:
+		if ping, ok := m.Event.(*rtmpmsg.UserCtrlEventPingRequest); ok {
+			// Answer pings: nginx-rtmp drops clients that stop answering.
+			body := binary.BigEndian.AppendUint16(nil, 7)
+			body = binary.BigEndian.AppendUint32(body, ping.Timestamp)
+			_ = p.write(context.Background(), Chunk(2, TypeUserControl, 0, body, 128, -1))
+		}
+	case *rtmpmsg.CommandMessage:
+		c := command{name: m.CommandName, txID: m.TransactionID}
+		dec := rtmpmsg.NewAMFDecoder(m.Body, rtmpmsg.EncodingTypeAMF0)
+		for range 16 {
+			var v any
+			if err := dec.Decode(&v); err != nil {
+				break
+			}
+			c.args = append(c.args, v)
+		}
+		select {
+		case p.cmds <- c:
+		default: // nobody waits for commands after setup
+		}
+	case *rtmpmsg.AudioMessage:
+		p.media("aac", m.Payload, 2)
+	case *rtmpmsg.VideoMessage:
+		p.media("h264", m.Payload, 5)
+	}
+}
+
+// media records an AAC or AVC packet. Sequence headers (packet type 0) become
+// ffmpeg's extradata, not packets; raw data (type 1) is hashed after the FLV tag
+// header (2 bytes for AAC, 5 for AVC) exactly as ffmpeg's demuxer delivers it.
+func (p *Player) media(codec string, r io.Reader, header int) {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bytes += int64(len(b))
+	if len(b) <= header || b[1] != 1 {
+		return
+	}
+	sum := md5.Sum(b[header:])
+	p.packets = append(p.packets, Packet{Codec: codec, Size: len(b) - header, Hash: hex.EncodeToString(sum[:])})
+}
+
+func (p *Player) setErr(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil && !p.closing {
+		p.err = err
+	}
+}
+
+// Err is the error that ended the player's connection (nil while it runs or when
+// it was ended by Close).
+func (p *Player) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// Done is closed when the player's connection has ended.
+func (p *Player) Done() <-chan struct{} { return p.done }
+
+// Packets returns a copy of the media packets received so far.
+func (p *Player) Packets() Packets {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append(Packets(nil), p.packets...)
+}
+
+// MediaBytes is the number of audio and video payload bytes received so far.
+func (p *Player) MediaBytes() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.bytes
+}
+
+// WaitPackets waits until the player has received at least n more media packets
+// than it had when called, or fails after timeout or when the connection ends.
+func (p *Player) WaitPackets(n int, timeout time.Duration) error {
+	start := len(p.Packets())
+	deadline := time.Now().Add(timeout)
+	for {
+		got := len(p.Packets()) - start
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("player ended after %d of %d packets: %v", got, n, p.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d packets within %s: %w", got, n, timeout, ErrNoPackets)
+		}
+	}
+}
+
+// LocalAddr is the player's own address ("127.0.3.7:40000").
+func (p *Player) LocalAddr() string { return p.conn.LocalAddr().String() }
+
+// Close ends the connection and waits (up to 5 s) for the reader to stop.
+func (p *Player) Close() {
+	p.closeMu.Do(func() {
+		p.mu.Lock()
+		p.closing = true
+		p.mu.Unlock()
+		p.conn.Close()
+		_ = p.cs.Close()
+		select {
+		case <-p.done:
+		case <-time.After(5 * time.Second):
+		}
+	})
+}
