@@ -1,0 +1,290 @@
+package upstream
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// DefaultIdleTimeout ends a relay with no bytes in either direction for this long.
+const DefaultIdleTimeout = 60 * time.Second
+
+const (
+	// relayChunk is the most one copy turn moves before the read deadline is refreshed and
+	// the counters are updated. Big enough that splice runs long, uninterrupted stretches.
+	relayChunk = 256 << 10
+	// inspectLimit is how many client bytes inspect may see at most.
+	inspectLimit = 64 << 10
+	// inspectBuffer is the read size while inspecting (the user-space phase).
+	inspectBuffer = 32 << 10
+	// copyBuffer is the buffer of a direction whose source is not a socket (an RTMPT tunnel).
+	copyBuffer = 32 << 10
+)
+
+// RelayConfig configures Relay.
+type RelayConfig struct {
+	// IdleTimeout: no bytes in either direction for this long ends the relay.
+	// 0 means 60s; negative disables the timeout.
+	IdleTimeout time.Duration
+}
+
+// RelayStats reports what a relay moved and why it ended.
+type RelayStats struct {
+	ClientToServer, ServerToClient int64
+	// End is the first reason the relay began to end: "client closed", "server closed",
+	// "idle timeout", "client error: …", "server error: …", or "internal error: …" after a
+	// recovered panic (in inspect, for example).
+	End string
+}
+
+// closeWriter is the half-close of *net.TCPConn, *net.UnixConn, *tls.Conn and of any
+// tunnel conn that offers it; conns without it are closed whole instead.
+type closeWriter interface{ CloseWrite() error }
+
+var (
+	_ closeWriter = (*net.TCPConn)(nil)
+	_ closeWriter = (*net.UnixConn)(nil)
+)
+
+// errIdle ends a direction whose read deadline passed with both directions quiet.
+var errIdle = errors.New("idle timeout")
+
+// Relay copies client→server and server→client until both directions are done, then closes
+// both conns (it owns them from the call on).
+//
+// inspect, if non-nil, is called with each chunk of client→server bytes after the chunk was
+// written to the server, until it returns true or 64 KiB have passed; the slice is only valid
+// during the call. From then on each direction is a plain copy, so that between two
+// *net.TCPConn Linux moves the bytes with splice(2): each turn is
+// dst.ReadFrom(&io.LimitedReader{R: src, N: 256 KiB}), which net's splice path accepts,
+// with src's read deadline refreshed from a shared last-activity time. A direction that is
+// quiet while the other flows (a player's upstream) therefore does not end the relay: only no
+// bytes in either direction for IdleTimeout does.
+//
+// When one side closes its write half (EOF), the other side's write half is closed
+// (CloseWrite) and the other direction keeps flowing; a conn without CloseWrite is closed
+// whole. Any error or the idle timeout closes both conns at once.
+//
+// Known limit: a peer that stops reading while its own direction is already half-closed
+// blocks the remaining copy until the peer goes away; there is no write timeout, because a
+// timed-out splice write loses the bytes already taken from the source.
+func Relay(client, server net.Conn, cfg RelayConfig, inspect func([]byte) bool) RelayStats {
+	idle := cfg.IdleTimeout
+	if idle == 0 {
+		idle = DefaultIdleTimeout
+	}
+	r := &relay{client: client, server: server, idle: idle}
+	r.touch()
+
+	up := &direction{from: "client", to: "server", src: client, dst: server}
+	down := &direction{from: "server", to: "client", src: server, dst: client}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go r.copyClientToServer(&wg, up, inspect)
+	go r.copyServerToClient(&wg, down)
+	wg.Wait()
+	r.closeBoth()
+
+	end, _ := r.end.Load().(string)
+	return RelayStats{ClientToServer: up.bytes.Load(), ServerToClient: down.bytes.Load(), End: end}
+}
+
+// relay is the state the two copiers share.
+type relay struct {
+	client, server net.Conn
+	idle           time.Duration // > 0 enables the idle timeout
+	lastActivity   atomic.Int64  // unix nanoseconds of the last byte moved in either direction
+	end            atomic.Value  // string: the first end reason wins
+	closeOnce      sync.Once
+}
+
+// direction is one way of the relay.
+type direction struct {
+	from, to string // "client" / "server", for End reasons
+	src, dst net.Conn
+	bytes    atomic.Int64
+}
+
+// copyClientToServer and copyServerToClient are separate functions so that goroutine dumps
+// say which way a stuck copy runs.
+func (r *relay) copyClientToServer(wg *sync.WaitGroup, d *direction, inspect func([]byte) bool) {
+	defer wg.Done()
+	defer r.recoverCopier(d)
+	if inspect != nil {
+		if err := r.copyInspected(d, inspect); err != nil {
+			r.finish(d, err)
+			return
+		}
+	}
+	r.finish(d, r.copyPlain(d))
+}
+
+func (r *relay) copyServerToClient(wg *sync.WaitGroup, d *direction) {
+	defer wg.Done()
+	defer r.recoverCopier(d)
+	r.finish(d, r.copyPlain(d))
+}
+
+func (r *relay) recoverCopier(d *direction) {
+	if p := recover(); p != nil {
+		r.setEnd(fmt.Sprintf("internal error: panic in %s→%s copy: %v", d.from, d.to, p))
+		r.closeBoth()
+	}
+}
+
+// copyInspected is the user-space phase: read, write, then show the chunk to inspect.
+// It returns nil when inspecting is over and the plain copy should take over, io.EOF when
+// the client closed, or the error that ends the direction.
+func (r *relay) copyInspected(d *direction, inspect func([]byte) bool) error {
+	buf := make([]byte, inspectBuffer)
+	for seen := 0; seen < inspectLimit; {
+		if err := r.refreshDeadline(d.src); err != nil {
+			return &sideError{side: d.from, err: err}
+		}
+		// Never read past the limit, so inspect sees at most exactly inspectLimit bytes.
+		n, err := d.src.Read(buf[:min(len(buf), inspectLimit-seen)])
+		if n > 0 {
+			if _, werr := d.dst.Write(buf[:n]); werr != nil {
+				return &sideError{side: d.to, err: werr}
+			}
+			r.moved(d, int64(n))
+			seen += n
+			if inspect(buf[:n]) {
+				return nil
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return io.EOF
+			}
+			if r.isIdle(err) {
+				return errIdle
+			}
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				return &sideError{side: d.from, err: err}
+			}
+		}
+	}
+	return nil
+}
+
+// copyPlain copies until EOF (returned as io.EOF), idle timeout or error.
+func (r *relay) copyPlain(d *direction) error {
+	// A socket source goes through dst's ReadFrom (splice between TCP conns); anything
+	// else (a tunnel conn) through one reused buffer, hiding ReadFrom so that
+	// net.TCPConn's generic fallback does not allocate a buffer per turn.
+	_, srcIsSocket := d.src.(syscall.Conn)
+	_, dstReadsFrom := d.dst.(io.ReaderFrom)
+	var buf []byte
+	var dst io.Writer = d.dst
+	if !srcIsSocket || !dstReadsFrom {
+		buf = make([]byte, copyBuffer)
+		dst = writerOnly{d.dst}
+	}
+	for {
+		if err := r.refreshDeadline(d.src); err != nil {
+			return &sideError{side: d.from, err: err}
+		}
+		lr := &io.LimitedReader{R: d.src, N: relayChunk}
+		n, err := io.CopyBuffer(dst, lr, buf)
+		if n > 0 {
+			r.moved(d, n)
+		}
+		switch {
+		case err == nil && lr.N > 0:
+			return io.EOF // io.Copy reports the source's EOF as nil before the limit
+		case err == nil:
+			continue
+		case r.isIdle(err):
+			return errIdle
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			continue // this direction was quiet, the other one was not
+		default:
+			return &sideError{side: blame(d, err), err: err}
+		}
+	}
+}
+
+// blame picks the side at fault for an error out of a copy turn, which mixes reads of src and
+// writes to dst (splice reports both as "readfrom"): EPIPE and ECONNRESET on write are the
+// destination's, everything else is taken as the source's.
+func blame(d *direction, err error) string {
+	var opErr *net.OpError
+	if errors.Is(err, syscall.EPIPE) || (errors.As(err, &opErr) && opErr.Op == "write") {
+		return d.to
+	}
+	return d.from
+}
+
+// sideError is an error attributed to "client" or "server".
+type sideError struct {
+	side string
+	err  error
+}
+
+func (e *sideError) Error() string { return e.side + " error: " + e.err.Error() }
+func (e *sideError) Unwrap() error { return e.err }
+
+// finish records why direction d ended and propagates it: EOF half-closes the destination,
+// anything else closes both conns so the other direction stops too.
+func (r *relay) finish(d *direction, err error) {
+	switch {
+	case errors.Is(err, io.EOF):
+		r.setEnd(d.from + " closed")
+		if cw, ok := d.dst.(closeWriter); ok {
+			if cwErr := cw.CloseWrite(); cwErr == nil {
+				return
+			}
+		}
+		r.closeBoth() // no half-close available: the other direction cannot end by itself
+	case errors.Is(err, errIdle):
+		r.setEnd("idle timeout")
+		r.closeBoth()
+	default:
+		r.setEnd(err.Error())
+		r.closeBoth()
+	}
+}
+
+func (r *relay) setEnd(reason string) { r.end.CompareAndSwap(nil, reason) }
+
+func (r *relay) closeBoth() {
+	r.closeOnce.Do(func() {
+		_ = r.client.Close()
+		_ = r.server.Close()
+	})
+}
+
+func (r *relay) touch() { r.lastActivity.Store(time.Now().UnixNano()) }
+
+func (r *relay) moved(d *direction, n int64) {
+	d.bytes.Add(n)
+	r.touch()
+}
+
+// refreshDeadline sets src's read deadline to the last activity (of either direction) plus
+// the idle timeout.
+func (r *relay) refreshDeadline(src net.Conn) error {
+	if r.idle < 0 {
+		return nil
+	}
+	return src.SetReadDeadline(time.Unix(0, r.lastActivity.Load()).Add(r.idle))
+}
+
+// isIdle reports whether err is a read-deadline expiry with both directions quiet for the
+// whole idle timeout.
+func (r *relay) isIdle(err error) bool {
+	if r.idle < 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		return false
+	}
+	return time.Since(time.Unix(0, r.lastActivity.Load())) >= r.idle
+}
+
+// writerOnly hides a destination's ReadFrom so io.CopyBuffer uses the given buffer.
+type writerOnly struct{ io.Writer }
