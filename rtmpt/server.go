@@ -31,8 +31,9 @@ type Server struct {
 }
 
 // New builds a Server. handle runs in its own goroutine for each new tunnel
-// session (after /open/1); it owns conn and must Close it (the server also
-// closes it when handle returns, and recovers a panic in handle).
+// session (after /open/1). After the call, the server never closes conn
+// except when handle panics (the panic is recovered and logged): handle owns
+// conn and is responsible for closing it, possibly from another goroutine.
 func New(cfg Config, handle func(conn *Conn)) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("rtmpt config: %w", err)
@@ -167,12 +168,14 @@ func (s *Server) reapOnce(now time.Time) {
 	}
 }
 
-// runHandler runs the session handler with a recover, then closes its Conn.
+// runHandler runs the session handler. The handler owns the Conn (it may
+// hand it to another goroutine and return), so the Conn is closed here only
+// when the handler panics.
 func (s *Server) runHandler(sess *session) {
-	defer sess.conn.Close()
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("rtmpt session handler panic", "session", sess.id, "panic", r, "stack", string(debug.Stack()))
+			_ = sess.conn.Close()
 		}
 	}()
 	s.handle(sess.conn)
