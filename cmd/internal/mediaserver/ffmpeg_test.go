@@ -210,8 +210,10 @@ func publish(t *testing.T, ctx context.Context, file, url string) <-chan error {
 
 // play runs an ffmpeg player until the stream ends and returns what it got.
 func play(ctx context.Context, url string) (*received, error) {
+	// -copyinkf: FFmpeg's stream copy would otherwise hide frames before the
+	// first keyframe, which is what the keyframe check looks for.
 	cmd := exec.CommandContext(ctx, "ffmpeg", "-hide_banner", "-loglevel", "error", "-i", url,
-		"-c", "copy", "-f", "framemd5", "-")
+		"-c", "copy", "-copyinkf", "-f", "framemd5", "-")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -94,6 +94,16 @@ func New(cfg Config) *Server {
 // ln fails for good. Temporary Accept errors are retried with back-off.
 func (s *Server) Serve(ln net.Listener) error {
 	wrapped := &backoffListener{Listener: ln, closing: s.ctx.Done(), onFatal: s.acceptFailed}
+	// go-rtmp closes only a listener it has registered; Close may come first.
+	served := make(chan struct{})
+	defer close(served)
+	go func() {
+		select {
+		case <-s.ctx.Done():
+			_ = ln.Close()
+		case <-served:
+		}
+	}()
 	err := s.rtmp.Serve(wrapped)
 	s.mu.Lock()
 	defer s.mu.Unlock()
