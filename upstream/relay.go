@@ -63,9 +63,10 @@ var errIdle = errors.New("idle timeout")
 // during the call. From then on each direction is a plain copy, so that between two
 // *net.TCPConn Linux moves the bytes with splice(2): each turn is
 // dst.ReadFrom(&io.LimitedReader{R: src, N: 256 KiB}), which net's splice path accepts,
-// with src's read deadline refreshed from a shared last-activity time. A direction that is
-// quiet while the other flows (a player's upstream) therefore does not end the relay: only no
-// bytes in either direction for IdleTimeout does.
+// with src's read deadline refreshed each turn (at most IdleTimeout/2 ahead) and a shared
+// last-activity time updated after each turn that moved bytes. A direction that is quiet
+// while the other flows (a player's upstream) therefore does not end the relay: only no
+// bytes in either direction for IdleTimeout does (noticed within 1.5×IdleTimeout).
 //
 // When one side closes its write half (EOF), the other side's write half is closed
 // (CloseWrite) and the other direction keeps flowing; a conn without CloseWrite is closed
@@ -268,13 +269,15 @@ func (r *relay) moved(d *direction, n int64) {
 	r.touch()
 }
 
-// refreshDeadline sets src's read deadline to the last activity (of either direction) plus
-// the idle timeout.
+// refreshDeadline bounds the next copy turn to half the idle timeout. A splice turn reports
+// the bytes it moved only when it returns, so a direction that streams slowly must come back
+// often enough for the other, quiet direction to see its activity: with turns of at most
+// idle/2, the shared last-activity time is never more than idle/2 old while bytes flow.
 func (r *relay) refreshDeadline(src net.Conn) error {
 	if r.idle < 0 {
 		return nil
 	}
-	return src.SetReadDeadline(time.Unix(0, r.lastActivity.Load()).Add(r.idle))
+	return src.SetReadDeadline(time.Now().Add(max(r.idle/2, time.Millisecond)))
 }
 
 // isIdle reports whether err is a read-deadline expiry with both directions quiet for the

@@ -1,0 +1,347 @@
+package upstream
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// tcpPair returns two connected TCP conns on loopback.
+func tcpPair(t testing.TB) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln := listen(t, "127.0.0.1:0")
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		accepted <- c
+	}()
+	a, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := receive(t, accepted)
+	if b == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a.(*net.TCPConn), b.(*net.TCPConn)
+}
+
+// relayRig is client app ↔ [edge: client conn | Relay | server conn] ↔ server app.
+type relayRig struct {
+	clientApp, serverApp net.Conn
+	done                 chan RelayStats
+}
+
+func startRelay(t testing.TB, clientApp, clientEdge, serverEdge, serverApp net.Conn, cfg RelayConfig, inspect func([]byte) bool) *relayRig {
+	t.Helper()
+	r := &relayRig{clientApp: clientApp, serverApp: serverApp, done: make(chan RelayStats, 1)}
+	go func() { r.done <- Relay(clientEdge, serverEdge, cfg, inspect) }()
+	return r
+}
+
+func startTCPRelay(t testing.TB, cfg RelayConfig, inspect func([]byte) bool) *relayRig {
+	t.Helper()
+	clientApp, clientEdge := tcpPair(t)
+	serverEdge, serverApp := tcpPair(t)
+	return startRelay(t, clientApp, clientEdge, serverEdge, serverApp, cfg, inspect)
+}
+
+func randomBytes(t testing.TB, n int) []byte {
+	t.Helper()
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// sendAndHalfClose writes data then closes the write half; errors go to errc.
+func sendAndHalfClose(c net.Conn, data []byte, errc chan<- error) {
+	_, err := c.Write(data)
+	if err == nil {
+		err = c.(closeWriter).CloseWrite()
+	}
+	errc <- err
+}
+
+func TestRelayBytesBothWaysExact(t *testing.T) {
+	const size = 8 << 20
+	rig := startTCPRelay(t, RelayConfig{}, nil)
+	up, down := randomBytes(t, size), randomBytes(t, size)
+
+	errc := make(chan error, 2)
+	go sendAndHalfClose(rig.clientApp, up, errc)
+	go sendAndHalfClose(rig.serverApp, down, errc)
+	type read struct {
+		data []byte
+		err  error
+	}
+	atServer, atClient := make(chan read, 1), make(chan read, 1)
+	go func() { b, err := io.ReadAll(rig.serverApp); atServer <- read{b, err} }()
+	go func() { b, err := io.ReadAll(rig.clientApp); atClient <- read{b, err} }()
+
+	for range 2 {
+		if err := receive(t, errc); err != nil {
+			t.Fatalf("send: %v", err)
+		}
+	}
+	s, c := receive(t, atServer), receive(t, atClient)
+	if s.err != nil || c.err != nil {
+		t.Fatalf("read: server %v, client %v", s.err, c.err)
+	}
+	if !bytes.Equal(s.data, up) {
+		t.Errorf("server received %d bytes, not the %d the client sent", len(s.data), len(up))
+	}
+	if !bytes.Equal(c.data, down) {
+		t.Errorf("client received %d bytes, not the %d the server sent", len(c.data), len(down))
+	}
+	stats := receive(t, rig.done)
+	if stats.ClientToServer != size || stats.ServerToClient != size {
+		t.Errorf("counts %d/%d, want %d both ways", stats.ClientToServer, stats.ServerToClient, size)
+	}
+	if stats.End != "client closed" && stats.End != "server closed" {
+		t.Errorf("End %q, want client closed or server closed", stats.End)
+	}
+}
+
+func TestRelayHalfClose(t *testing.T) {
+	rig := startTCPRelay(t, RelayConfig{}, nil)
+	rig.clientApp.Write([]byte("request"))
+	rig.clientApp.(closeWriter).CloseWrite()
+
+	// The server sees the request, then EOF: the client's half-close went through.
+	got, err := io.ReadAll(rig.serverApp)
+	if err != nil || string(got) != "request" {
+		t.Fatalf("server read %q, %v; want \"request\" then EOF", got, err)
+	}
+	// The other direction still works after the half-close.
+	rig.serverApp.Write([]byte("late reply"))
+	rig.serverApp.Close()
+	got, err = io.ReadAll(rig.clientApp)
+	if err != nil || string(got) != "late reply" {
+		t.Fatalf("client read %q, %v; want \"late reply\" then EOF", got, err)
+	}
+	stats := receive(t, rig.done)
+	if stats.End != "client closed" {
+		t.Errorf("End %q, want \"client closed\" (the first side to end)", stats.End)
+	}
+	if stats.ClientToServer != 7 || stats.ServerToClient != 10 {
+		t.Errorf("counts %d/%d, want 7/10", stats.ClientToServer, stats.ServerToClient)
+	}
+}
+
+func TestRelayIdleTimeout(t *testing.T) {
+	rig := startTCPRelay(t, RelayConfig{IdleTimeout: 100 * time.Millisecond}, nil)
+	rig.clientApp.Write([]byte("x")) // one byte, then silence both ways
+	stats := receive(t, rig.done)
+	if stats.End != "idle timeout" {
+		t.Fatalf("End %q, want \"idle timeout\"", stats.End)
+	}
+	if stats.ClientToServer != 1 {
+		t.Errorf("ClientToServer %d, want 1", stats.ClientToServer)
+	}
+	// Both conns were closed by the relay.
+	rig.clientApp.SetReadDeadline(time.Now().Add(waitGuard))
+	if _, err := rig.clientApp.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("client app read after idle end: %v, want EOF", err)
+	}
+}
+
+func TestRelayNotIdleWhileOneDirectionFlows(t *testing.T) {
+	// The client (a player) sends nothing for many idle periods while the server streams.
+	const idle = 300 * time.Millisecond
+	const writes = 100
+	rig := startTCPRelay(t, RelayConfig{IdleTimeout: idle}, nil)
+	go io.Copy(io.Discard, rig.clientApp)
+	for range writes {
+		if _, err := rig.serverApp.Write([]byte("m")); err != nil {
+			t.Fatalf("server write: %v (relay ended early?)", err)
+		}
+		time.Sleep(idle / 20)
+	}
+	rig.serverApp.Close()
+	stats := receive(t, rig.done)
+	if stats.End != "server closed" {
+		t.Fatalf("End %q, want \"server closed\": a quiet client direction must not be idle while the server streams", stats.End)
+	}
+	if stats.ServerToClient != writes {
+		t.Errorf("ServerToClient %d, want %d", stats.ServerToClient, writes)
+	}
+}
+
+func TestRelayIdleDisabled(t *testing.T) {
+	rig := startTCPRelay(t, RelayConfig{IdleTimeout: -1}, nil)
+	rig.clientApp.Write([]byte("ping"))
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(rig.serverApp, buf); err != nil || string(buf) != "ping" {
+		t.Fatalf("server read %q, %v", buf, err)
+	}
+	rig.clientApp.Close()
+	if _, err := rig.serverApp.Read(buf); err != io.EOF {
+		t.Fatalf("server read after client close: %v, want EOF", err)
+	}
+	rig.serverApp.Close()
+	stats := receive(t, rig.done)
+	if stats.End != "client closed" {
+		t.Fatalf("End %q, want \"client closed\"", stats.End)
+	}
+}
+
+func TestRelayInspectSeesFirstBytesThenStops(t *testing.T) {
+	var mu sync.Mutex
+	var seen bytes.Buffer
+	calls := 0
+	inspect := func(b []byte) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		seen.Write(b)
+		return seen.Len() >= 10
+	}
+	rig := startTCPRelay(t, RelayConfig{}, inspect)
+	first, later := []byte("0123456789"), []byte("after-inspection")
+	rig.clientApp.Write(first)
+	// Wait until the server has the first bytes: inspect has run on them by then.
+	buf := make([]byte, len(first))
+	if _, err := io.ReadFull(rig.serverApp, buf); err != nil {
+		t.Fatal(err)
+	}
+	rig.clientApp.Write(later)
+	rig.clientApp.(closeWriter).CloseWrite()
+	rest, err := io.ReadAll(rig.serverApp)
+	if err != nil || string(rest) != string(later) {
+		t.Fatalf("server read %q, %v; want %q", rest, err, later)
+	}
+	rig.serverApp.Close()
+	stats := receive(t, rig.done)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if seen.String() != string(first) {
+		t.Errorf("inspect saw %q, want exactly %q", seen.String(), first)
+	}
+	if calls == 0 {
+		t.Error("inspect never called")
+	}
+	if want := int64(len(first) + len(later)); stats.ClientToServer != want {
+		t.Errorf("ClientToServer %d, want %d", stats.ClientToServer, want)
+	}
+}
+
+func TestRelayInspectStopsAfterLimit(t *testing.T) {
+	var mu sync.Mutex
+	seen := 0
+	inspect := func(b []byte) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		seen += len(b)
+		return false // never satisfied
+	}
+	rig := startTCPRelay(t, RelayConfig{}, inspect)
+	data := randomBytes(t, 3*inspectLimit)
+	errc := make(chan error, 1)
+	go sendAndHalfClose(rig.clientApp, data, errc)
+	got, err := io.ReadAll(rig.serverApp)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("server read %d bytes (%v), want the %d sent", len(got), err, len(data))
+	}
+	rig.serverApp.Close()
+	receive(t, rig.done)
+	mu.Lock()
+	defer mu.Unlock()
+	if seen != inspectLimit {
+		t.Errorf("inspect saw %d bytes, want exactly the first %d", seen, inspectLimit)
+	}
+}
+
+func TestRelayInspectPanicIsRecovered(t *testing.T) {
+	rig := startTCPRelay(t, RelayConfig{}, func([]byte) bool { panic("inspector bug") })
+	rig.clientApp.Write([]byte("boom"))
+	stats := receive(t, rig.done)
+	if !strings.HasPrefix(stats.End, "internal error: panic in client→server copy: inspector bug") {
+		t.Fatalf("End %q, want the recovered panic", stats.End)
+	}
+}
+
+func TestRelayServerReset(t *testing.T) {
+	rig := startTCPRelay(t, RelayConfig{}, nil)
+	rig.serverApp.(*net.TCPConn).SetLinger(0) // close with RST
+	rig.serverApp.Close()
+	stats := receive(t, rig.done)
+	if !strings.HasPrefix(stats.End, "server error: ") || !strings.Contains(stats.End, "connection reset") {
+		t.Fatalf("End %q, want a server error naming the reset", stats.End)
+	}
+	// The client is cut off too: an error on one side closes both.
+	rig.clientApp.SetReadDeadline(time.Now().Add(waitGuard))
+	if _, err := rig.clientApp.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("client app read: %v, want EOF", err)
+	}
+}
+
+func TestRelayNonTCPClient(t *testing.T) {
+	// An RTMPT tunnel conn is not TCP: no splice, no CloseWrite. net.Pipe stands in for it.
+	clientApp, clientEdge := net.Pipe()
+	serverEdge, serverApp := tcpPair(t)
+	rig := startRelay(t, clientApp, clientEdge, serverEdge, serverApp, RelayConfig{}, nil)
+	go func() { // echo server, closing when the client is gone
+		io.Copy(serverApp, serverApp)
+		serverApp.Close()
+	}()
+
+	data := randomBytes(t, 1<<20)
+	go clientApp.Write(data)
+	got := make([]byte, len(data))
+	if _, err := io.ReadFull(clientApp, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatal("echo through the relay differs")
+	}
+	clientApp.Close()
+	stats := receive(t, rig.done)
+	if stats.End != "client closed" {
+		t.Errorf("End %q, want \"client closed\"", stats.End)
+	}
+	if stats.ClientToServer != int64(len(data)) || stats.ServerToClient != int64(len(data)) {
+		t.Errorf("counts %d/%d, want %d both", stats.ClientToServer, stats.ServerToClient, len(data))
+	}
+}
+
+// BenchmarkRelayTCP measures relay throughput TCP→TCP over loopback (splice on Linux).
+// Check that splice happens with:
+//
+//	go test -c -o /tmp/upstream.test ./upstream &&
+//	strace -f -c -e trace=splice,read,write /tmp/upstream.test -test.run='^$' -test.bench=RelayTCP
+func BenchmarkRelayTCP(b *testing.B) {
+	const chunk = 1 << 20
+	rig := startTCPRelay(b, RelayConfig{}, nil)
+	data := make([]byte, chunk)
+	drained := make(chan int64, 1)
+	go func() { n, _ := io.Copy(io.Discard, rig.serverApp); drained <- n }()
+	b.SetBytes(chunk)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := rig.clientApp.Write(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+	rig.clientApp.(closeWriter).CloseWrite()
+	n := receive(b, drained)
+	b.StopTimer()
+	rig.serverApp.Close()
+	stats := receive(b, rig.done)
+	if stats.ClientToServer != n {
+		b.Fatalf("relay counted %d, server received %d", stats.ClientToServer, n)
+	}
+}
