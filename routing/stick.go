@@ -56,12 +56,10 @@ func (t *stickTable) pin(client netip.Addr, s *Server) {
 	if t == nil || !client.IsValid() {
 		return
 	}
+	// An idle copy of the entry, if any, stays in the LRU: lookups never see it while
+	// the pin exists, and unpin then updates it in place instead of allocating a new
+	// LRU element (that keeps the per-session path at one allocation, the Lease).
 	p := t.pinned[client]
-	if p.refs == 0 {
-		// The pinned entry is authoritative now; the idle copy would only waste a slot
-		// of the LRU's size budget and could expire under a live session.
-		t.idle.Remove(client)
-	}
 	p.server = s
 	p.refs++
 	t.pinned[client] = p
@@ -84,11 +82,18 @@ func (t *stickTable) unpin(client netip.Addr) {
 	t.idle.Add(client, p.server)
 }
 
-// len counts pinned plus idle entries (idle ones that expired but were not yet swept
-// by the LRU's cleanup goroutine included).
+// len counts distinct clients: pinned ones plus idle ones (idle entries that expired
+// but were not yet swept by the LRU's cleanup goroutine included). O(pinned), which
+// is bounded by the live sessions; meant for metrics, not the session path.
 func (t *stickTable) len() int {
 	if t == nil {
 		return 0
 	}
-	return len(t.pinned) + t.idle.Len()
+	n := t.idle.Len()
+	for client := range t.pinned {
+		if !t.idle.Contains(client) {
+			n++
+		}
+	}
+	return n
 }
