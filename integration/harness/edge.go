@@ -349,29 +349,42 @@ func (e *Edge) MetricsText() (string, error) {
 	return string(b), nil
 }
 
-// ServerUp reports whether the metrics say server of backend is up
-// (rtmp_edge_server_up{backend,server} 1).
+// ServerUp reports whether server of backend is up: from the metrics gauge
+// rtmp_edge_server_up{backend,server} when the edge exports it, otherwise from the
+// last "server up"/"server down" log line for it (none: up, the initial state).
 func (e *Edge) ServerUp(backend, server string) (bool, error) {
-	text, err := e.MetricsText()
-	if err != nil {
-		return false, err
+	if e.Metrics != "" {
+		text, err := e.MetricsText()
+		if err != nil {
+			return false, err
+		}
+		sc := bufio.NewScanner(strings.NewReader(text))
+		for sc.Scan() {
+			line := sc.Text()
+			if !strings.HasPrefix(line, "rtmp_edge_server_up{") ||
+				!strings.Contains(line, `backend="`+backend+`"`) || !strings.Contains(line, `server="`+server+`"`) {
+				continue
+			}
+			f := strings.Fields(line)
+			return f[len(f)-1] == "1", nil
+		}
 	}
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "rtmp_edge_server_up{") {
+	up := true
+	for _, l := range e.Logs() {
+		if l.Str("backend") != backend || l.Str("server") != server {
 			continue
 		}
-		if !strings.Contains(line, `backend="`+backend+`"`) || !strings.Contains(line, `server="`+server+`"`) {
-			continue
+		switch l.Msg() {
+		case "server up":
+			up = true
+		case "server down":
+			up = false
 		}
-		f := strings.Fields(line)
-		return f[len(f)-1] == "1", nil
 	}
-	return false, nil
+	return up, nil
 }
 
-// WaitServersUp waits until the metrics report every named server of backend up.
+// WaitServersUp waits until every named server of backend is up (see ServerUp).
 func (e *Edge) WaitServersUp(t testing.TB, backend string, servers []string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)

@@ -59,6 +59,13 @@ func TestSelfPeers(t *testing.T) {
 			return false
 		}, 10*time.Second)
 	})
+	t.Run("go-player-no-publisher", func(t *testing.T) {
+		// nginx-rtmp starts a live play before anyone publishes; the balance tests
+		// rely on that to hold many idle players.
+		p := StartPlayer(t, PlayerOptions{Addr: mirror.Opts.RTMPAddr, LocalIP: ClientIP(250, 6), Stream: "nobody"})
+		mirror.WaitStat(t, "an idle player", func(s *Stat) bool { return len(s.Stream("nobody").Players) == 1 }, 10*time.Second)
+		p.Close()
+	})
 	t.Run("restart", func(t *testing.T) {
 		mirror.Stop()
 		if err := WaitAccept(mirror.Opts.RTMPAddr, 300*time.Millisecond); err == nil {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtmp-edge/rtmp-edge/integration/peers"
 )
 
 // nginxModule is where Debian's libnginx-mod-rtmp installs the RTMP module.
@@ -35,6 +37,7 @@ type Nginx struct {
 	dir  string
 	conf string
 	t    testing.TB
+	bin  string // nginx executable (often in /usr/sbin, not always on PATH)
 	proc *Proc
 }
 
@@ -43,14 +46,15 @@ type Nginx struct {
 // nginx runs with one worker so that /stat shows every client.
 func StartNginx(t testing.TB, o NginxOptions) *Nginx {
 	t.Helper()
-	RequireTool(t, "nginx")
+	nginxBin := RequireTool(t, "nginx")
+	peers.Ensure(t, nginxModule)
 	if _, err := os.Stat(nginxModule); err != nil {
 		t.Fatalf("REQUIRED MODULE MISSING: %s (apt-get install -y libnginx-mod-rtmp): %v", nginxModule, err)
 	}
 	if o.Name == "" {
 		o.Name = "nginx"
 	}
-	n := &Nginx{Opts: o, dir: t.TempDir(), t: t}
+	n := &Nginx{Opts: o, dir: t.TempDir(), t: t, bin: nginxBin}
 	n.conf = filepath.Join(n.dir, "nginx.conf")
 	if err := os.WriteFile(n.conf, []byte(nginxConfig(n.dir, o)), 0o644); err != nil {
 		t.Fatalf("write nginx config for %s: %v", o.Name, err)
@@ -113,7 +117,7 @@ http {
 // accept. It fails the test if nginx exits or does not come up within 10 s.
 func (n *Nginx) Start() {
 	n.t.Helper()
-	argv := []string{"nginx", "-p", n.dir, "-e", filepath.Join(n.dir, "error.log"), "-c", n.conf, "-g", "daemon off;"}
+	argv := []string{n.bin, "-p", n.dir, "-e", filepath.Join(n.dir, "error.log"), "-c", n.conf, "-g", "daemon off;"}
 	if n.Opts.NetNS != "" {
 		argv = append([]string{"ip", "netns", "exec", n.Opts.NetNS}, argv...)
 	}

@@ -5,12 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtmp-edge/rtmp-edge/integration/peers"
 )
 
 // stopGrace is how long a process gets after SIGTERM before it is killed.
@@ -33,13 +36,20 @@ type Proc struct {
 	output *tailBuffer
 }
 
-// RequireTool fails the test (never skips) when name is not on PATH: the project's
-// test command installs every tool the integration suite uses.
+// RequireTool makes sure the command name is installed (integration/peers
+// installs the Debian package when it is missing) and fails the test, never
+// skips it, when it still is not: a missing peer is a broken environment.
 func RequireTool(t testing.TB, name string) string {
 	t.Helper()
+	peers.Ensure(t, name)
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Fatalf("REQUIRED TOOL MISSING: %q is not on PATH (%v); install it (apt-get install -y ffmpeg rtmpdump nginx libnginx-mod-rtmp)", name, err)
+		for _, dir := range []string{"/usr/sbin", "/sbin"} {
+			if _, serr := os.Stat(dir + "/" + name); serr == nil {
+				return dir + "/" + name
+			}
+		}
+		t.Fatalf("REQUIRED TOOL MISSING: %q is not on PATH (%v); apt-get install -y ffmpeg rtmpdump nginx libnginx-mod-rtmp", name, err)
 	}
 	return p
 }
