@@ -24,6 +24,7 @@ type Request struct {
 // included), for at most queue_timeout or until ctx ends: ErrQueueTimeout. When no
 // candidate is eligible at all (all down, draining or excluded): ErrNoServer at once.
 //
+// ctx only bounds the wait: a free slot is taken even if ctx is already done.
 // On success the caller owns the lease: Confirm it once the server answered, Release
 // it when the session ends.
 func (p *Pool) Acquire(ctx context.Context, req Request) (*Lease, error) {
