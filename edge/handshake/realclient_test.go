@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"os/exec"
 	"testing"
 	"time"
@@ -143,5 +146,32 @@ func TestRealRtmpdumpSimple(t *testing.T) {
 	}
 	if !bytes.Contains(rc.after, []byte("connect")) {
 		t.Errorf("rtmpdump sent no connect after C2 (%d bytes)", len(rc.after))
+	}
+}
+
+// rtmpdump with --swfVfy uses librtmp's FP9 handshake and checks the server:
+// "Couldn't verify the server digest" or "Server not genuine Adobe!" end it
+// before connect. It first fetches the SWF: a local HTTP server serves a
+// minimal uncompressed one.
+func TestRealRtmpdumpSwfVfyValidatesDigestHandshake(t *testing.T) {
+	rtmpdump := needTool(t, "rtmpdump")
+	swf := append([]byte("FWS\x0a"), 208, 0, 0, 0)
+	swf = append(swf, make([]byte, 200)...)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(swf) }))
+	defer web.Close()
+	home := t.TempDir() // librtmp caches SWF hashes in $HOME/.swfinfo
+	rc := serveRealClient(t, func(url string) *exec.Cmd {
+		cmd := exec.Command(rtmpdump, "-r", url, "--swfVfy", web.URL+"/p.swf", "-o", "/dev/null", "-m", "8", "--live")
+		cmd.Env = append(os.Environ(), "HOME="+home)
+		return cmd
+	})
+	if rc.err != nil {
+		t.Fatalf("handshake with rtmpdump: %v", rc.err)
+	}
+	if !rc.res.Digest || rc.res.ClientVersion != [4]byte{10, 0, 45, 2} {
+		t.Errorf("Result = %+v, want librtmp's FP9 C1 (10.0.45.2) with a digest", rc.res)
+	}
+	if !bytes.Contains(rc.after, []byte("connect")) {
+		t.Errorf("rtmpdump sent no connect after C2 (%d bytes): it rejected the handshake", len(rc.after))
 	}
 }
