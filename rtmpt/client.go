@@ -158,7 +158,8 @@ func (c *ClientConn) loop() {
 				case <-t.C:
 				}
 				t.Stop()
-				continue
+				// Poll now: with what Write queued meanwhile, or with an idle.
+				chunk, _ = c.out.take(0, clientChunk)
 			}
 		}
 		cmd, body := cmdSend, chunk

@@ -257,9 +257,9 @@ func TestNotRTMPT(t *testing.T) {
 		{request("/open", nil), 404},
 		{request("/open/1/2", nil), 404},
 		{request("/open/x", nil), 400},
-		{request("/send/abc", []byte("x")), 400},       // send needs a number
-		{request("/send/ab-c/0", []byte("x")), 400},    // bad id
-		{request("/send/abc/-1", []byte("x")), 400},    // bad number
+		{request("/send/abc", []byte("x")), 400},    // send needs a number
+		{request("/send/ab-c/0", []byte("x")), 400}, // bad id
+		{request("/send/abc/-1", []byte("x")), 400}, // bad number
 		{request("/send/abc/99999999999999999999", nil), 400},
 		{request("/"+strings.Repeat("a", 300), nil), 404},
 	}
