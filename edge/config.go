@@ -1,0 +1,251 @@
+package edge
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/rtmp-edge/rtmp-edge/routing"
+	"github.com/rtmp-edge/rtmp-edge/rtmpt"
+	"github.com/rtmp-edge/rtmp-edge/upstream"
+)
+
+// Config is everything the edge runs: its listeners and the backends they feed.
+// The YAML file is decoded into it in one place (cmd/rtmp-edge); the structs of
+// the other packages are embedded where they configure that package.
+type Config struct {
+	Metrics   MetricsConfig    `yaml:"metrics"`
+	Listeners []ListenerConfig `yaml:"listeners"`
+	Backends  []BackendConfig  `yaml:"backends"`
+}
+
+// MetricsConfig places the Prometheus endpoint.
+type MetricsConfig struct {
+	// Address serves /metrics and /healthz over HTTP; empty disables it.
+	Address string `yaml:"address"`
+}
+
+// Protocol names a wire protocol a listener accepts.
+const (
+	ProtoRTMP  = "rtmp"
+	ProtoRTMPT = "rtmpt"
+)
+
+// ListenerConfig is one accepting socket.
+type ListenerConfig struct {
+	Name    string `yaml:"name"`
+	Address string `yaml:"address"`
+	// Protocols: "rtmp", "rtmpt", or both; with both, each connection is told
+	// apart by its first byte (0x03 is RTMP, an ASCII letter is HTTP).
+	// Default: [rtmp].
+	Protocols []string `yaml:"protocols"`
+	// MaxConn stops accepting at this many open client connections; further
+	// clients wait in the kernel backlog (HAProxy's frontend maxconn). 0 = unlimited.
+	MaxConn int    `yaml:"maxconn"`
+	Backend string `yaml:"backend"`
+	// AcceptProxy requires a PROXY v1/v2 header first; its source address is
+	// then the client's address for affinity, transparent dialing and logs.
+	AcceptProxy bool `yaml:"accept_proxy"`
+	// HandshakeTimeout bounds the client handshake and reading connect.
+	// Default 5s.
+	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// MaxConnect bounds the bytes a client may send before its connect
+	// command is complete. Default 64 KiB.
+	MaxConnect int `yaml:"max_connect"`
+	// Inspect bounds how long (bytes and time) the edge watches a relayed
+	// client for its publish/play command. Defaults 256 KiB and 30s.
+	InspectBytes int           `yaml:"inspect_bytes"`
+	InspectTime  time.Duration `yaml:"inspect_time"`
+	// RTMPT tunes the HTTP tunnel when "rtmpt" is among Protocols.
+	RTMPT rtmpt.Config `yaml:"rtmpt"`
+}
+
+// BackendConfig is one pool of media servers and how to reach them.
+type BackendConfig struct {
+	routing.PoolConfig  `yaml:",inline"`
+	upstream.DialConfig `yaml:",inline"`
+	Check               upstream.CheckConfig `yaml:"check"`
+	// Retries is how many other servers are tried when a dial or the
+	// media-server handshake fails; nothing has reached the client yet, so it
+	// never notices. Default 3; 0 disables.
+	Retries *int `yaml:"retries"`
+	// IdleTimeout ends a relayed session with no bytes in either direction.
+	// Default 60s; negative disables.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+}
+
+const (
+	defaultHandshakeTimeout = 5 * time.Second
+	defaultMaxConnect       = 64 << 10
+	defaultInspectBytes     = 256 << 10
+	defaultInspectTime      = 30 * time.Second
+	defaultRetries          = 3
+	defaultIdleTimeout      = 60 * time.Second
+)
+
+func (l *ListenerConfig) withDefaults() ListenerConfig {
+	c := *l
+	if len(c.Protocols) == 0 {
+		c.Protocols = []string{ProtoRTMP}
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = defaultHandshakeTimeout
+	}
+	if c.MaxConnect == 0 {
+		c.MaxConnect = defaultMaxConnect
+	}
+	if c.InspectBytes == 0 {
+		c.InspectBytes = defaultInspectBytes
+	}
+	if c.InspectTime == 0 {
+		c.InspectTime = defaultInspectTime
+	}
+	return c
+}
+
+func (l *ListenerConfig) serves(proto string) bool { return slices.Contains(l.Protocols, proto) }
+
+func (b *BackendConfig) retries() int {
+	if b.Retries == nil {
+		return defaultRetries
+	}
+	return *b.Retries
+}
+
+func (b *BackendConfig) idleTimeout() time.Duration {
+	if b.IdleTimeout == 0 {
+		return defaultIdleTimeout
+	}
+	return b.IdleTimeout
+}
+
+// FieldError is a configuration error at a path such as
+// "backends[0].servers[2].weight"; cmd/rtmp-edge turns the path into the
+// line of the file.
+type FieldError struct {
+	Path string
+	Err  error
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Validate checks the whole configuration and returns every error found,
+// each a *FieldError (joined with errors.Join).
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(path string, err error) {
+		if err == nil {
+			return
+		}
+		// Errors of other packages are joined lists of "field: message";
+		// keep each one separate so each gets its own line number.
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range joined.Unwrap() {
+				errs = append(errs, prefixed(path, e))
+			}
+			return
+		}
+		errs = append(errs, prefixed(path, err))
+	}
+	if len(c.Listeners) == 0 {
+		add("listeners", errors.New("at least one listener is required"))
+	}
+	if len(c.Backends) == 0 {
+		add("backends", errors.New("at least one backend is required"))
+	}
+	backends := map[string]bool{}
+	for i := range c.Backends {
+		b := &c.Backends[i]
+		p := fmt.Sprintf("backends[%d]", i)
+		switch {
+		case b.Name == "":
+			add(p+".name", errors.New("is required"))
+		case backends[b.Name]:
+			add(p+".name", fmt.Errorf("duplicate backend name %q", b.Name))
+		}
+		backends[b.Name] = true
+		add(p, b.PoolConfig.Validate())
+		add(p, b.DialConfig.Validate())
+		add(p+".check", b.Check.Validate())
+		if b.Retries != nil && *b.Retries < 0 {
+			add(p+".retries", fmt.Errorf("must be >= 0, got %d", *b.Retries))
+		}
+	}
+	listeners := map[string]bool{}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		p := fmt.Sprintf("listeners[%d]", i)
+		switch {
+		case l.Name == "":
+			add(p+".name", errors.New("is required"))
+		case listeners[l.Name]:
+			add(p+".name", fmt.Errorf("duplicate listener name %q", l.Name))
+		}
+		listeners[l.Name] = true
+		if _, _, err := net.SplitHostPort(l.Address); err != nil {
+			add(p+".address", fmt.Errorf("want host:port, got %q", l.Address))
+		}
+		for j, proto := range l.Protocols {
+			if proto != ProtoRTMP && proto != ProtoRTMPT {
+				add(fmt.Sprintf("%s.protocols[%d]", p, j), fmt.Errorf("must be rtmp or rtmpt, got %q", proto))
+			}
+		}
+		if l.MaxConn < 0 {
+			add(p+".maxconn", fmt.Errorf("must be >= 0, got %d", l.MaxConn))
+		}
+		switch {
+		case l.Backend == "":
+			add(p+".backend", errors.New("is required"))
+		case !backends[l.Backend]:
+			add(p+".backend", fmt.Errorf("names backend %q, which is not defined", l.Backend))
+		}
+		if l.HandshakeTimeout < 0 {
+			add(p+".handshake_timeout", errors.New("must not be negative"))
+		}
+		if l.MaxConnect < 0 || l.InspectBytes < 0 || l.InspectTime < 0 {
+			add(p, errors.New("max_connect, inspect_bytes and inspect_time must not be negative"))
+		}
+		if slices.Contains(l.Protocols, ProtoRTMPT) {
+			add(p+".rtmpt", l.RTMPT.Validate())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// prefixed turns "servers[2].weight: must be…" from a sub-package into a
+// FieldError rooted at path.
+func prefixed(path string, err error) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return &FieldError{Path: path + "." + fe.Path, Err: fe.Err}
+	}
+	msg := err.Error()
+	for i := 0; i+1 < len(msg); i++ {
+		if msg[i] == ':' && msg[i+1] == ' ' {
+			field := msg[:i]
+			if isFieldPath(field) {
+				return &FieldError{Path: path + "." + field, Err: errors.New(msg[i+2:])}
+			}
+			break
+		}
+	}
+	return &FieldError{Path: path, Err: err}
+}
+
+// isFieldPath reports whether s looks like "servers[2].weight".
+func isFieldPath(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '.', r == '[', r == ']':
+		default:
+			return false
+		}
+	}
+	return true
+}
