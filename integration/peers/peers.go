@@ -18,17 +18,17 @@ import (
 // packages maps a command (or file) the tests need to the Debian packages
 // that provide it.
 var packages = map[string][]string{
-	"ffmpeg":                                    {"ffmpeg"},
-	"ffprobe":                                   {"ffmpeg"},
-	"rtmpdump":                                  {"rtmpdump"},
-	"nginx":                                     {"nginx", "libnginx-mod-rtmp"},
+	"ffmpeg":   {"ffmpeg"},
+	"ffprobe":  {"ffmpeg"},
+	"rtmpdump": {"rtmpdump"},
+	"nginx":    {"nginx", "libnginx-mod-rtmp"},
 	"/usr/lib/nginx/modules/ngx_rtmp_module.so": {"libnginx-mod-rtmp"},
-	"haproxy":                                   {"haproxy"},
-	"nft":                                       {"nftables"},
-	"ip":                                        {"iproute2"},
-	"docker-compose":                            {"docker-compose"},
-	"luac5.1":                                   {"lua5.1"},
-	"gnuplot":                                   {"gnuplot-nox"},
+	"haproxy":        {"haproxy"},
+	"nft":            {"nftables"},
+	"ip":             {"iproute2"},
+	"docker-compose": {"docker-compose"},
+	"luac5.1":        {"lua5.1"},
+	"gnuplot":        {"gnuplot-nox"},
 }
 
 // NginxRTMPModule is the module file nginx loads for RTMP.
