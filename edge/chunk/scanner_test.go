@@ -32,6 +32,12 @@ func collect(lim Limits, pieces ...[]byte) ([]Message, error) {
 // byte, and checks that every way gives the same messages and error.
 func checkSplits(t *testing.T, lim Limits, data []byte) ([]Message, error) {
 	t.Helper()
+	return checkSplitsEvery(t, lim, data, 1)
+}
+
+// checkSplitsEvery is checkSplits with splits every step bytes.
+func checkSplitsEvery(t *testing.T, lim Limits, data []byte, step int) ([]Message, error) {
+	t.Helper()
 	want, wantErr := collect(lim, data)
 	same := func(how string, got []Message, err error) {
 		t.Helper()
@@ -39,7 +45,7 @@ func checkSplits(t *testing.T, lim Limits, data []byte) ([]Message, error) {
 			t.Fatalf("%s: got %d messages, err %v; whole: %d messages, err %v", how, len(got), err, len(want), wantErr)
 		}
 	}
-	for i := 1; i < len(data); i++ {
+	for i := 1; i < len(data); i += step {
 		got, err := collect(lim, data[:i], data[i:])
 		same(fmt.Sprintf("split at %d", i), got, err)
 	}
