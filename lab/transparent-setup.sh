@@ -319,8 +319,9 @@ case ${1:-} in
 	exit 0
 	;;
 *)
-	usage >&2
-	die "unknown argument: $1"
+	echo "$prog: unknown argument: $1" >&2
+	usage >&2 || true
+	exit 2
 	;;
 esac
 [ $# -le 1 ] || die "one argument at most (--up or --down)"

@@ -1,0 +1,61 @@
+-- crtmpserver configuration of media01 and media02 in the docker-compose lab
+-- (docker-compose.yml, lab/README.md). They serve plays, and receive what
+-- media03 pushes to them (media03.lua), in the application "live".
+--
+-- Structure: the packaged crtmpserver.lua / configs/flvplayback.lua of
+-- crtmpserver 1.0 (see /work/shared/reference/peers.md §1.3). CI parses this
+-- file with `luac5.1 -p` (lab/lab_test.go); only the containers run it.
+configuration=
+{
+	-- Stay in the foreground: the container's main process.
+	daemon=false,
+	pathSeparator="/",
+
+	logAppenders=
+	{
+		{
+			-- Plain console, so `docker compose logs` shows the lines without colour codes.
+			name="console appender",
+			type="console",
+			-- 3 = INFO: keeps "Inbound connection accepted: (Far: <peer ip>:<port>; ...)",
+			-- the line that shows each client's own address (peers.md §1.5).
+			level=3
+		},
+	},
+
+	applications=
+	{
+		-- lab/media.Dockerfile links this to wherever the package put the
+		-- application libraries (<dir>/<name>/lib<name>.so).
+		rootDirectory="/usr/local/lib/crtmpserver-lab/applications",
+		{
+			description="FLV playback: live streams published or pushed here, played by clients",
+			name="flvplayback",
+			protocol="dynamiclinklibrary",
+			-- The only application, so it takes every connection on its acceptor.
+			default=true,
+			aliases=
+			{
+				"live",
+				"vod",
+			},
+			acceptors=
+			{
+				{
+					ip="0.0.0.0",
+					port=1935,
+					protocol="inboundRtmp"
+				},
+			},
+			externalStreams=
+			{
+			},
+			-- The edge speaks the simple handshake to media servers (DESIGN.md, step 6).
+			validateHandshake=false,
+			keyframeSeek=false,
+			seekGranularity=1.5,
+			clientSideBuffer=12,
+			mediaFolder="/var/lib/crtmpserver-lab/media",
+		},
+	}
+}

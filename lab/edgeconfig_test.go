@@ -1,0 +1,119 @@
+package lab
+
+import (
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// buildEdge builds cmd/rtmp-edge into a scratch directory.
+func buildEdge(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(t.TempDir(), "rtmp-edge")
+	mustRun(t, repoRoot(t), nil, goBin, "build", "-o", bin, "./cmd/rtmp-edge")
+	return bin
+}
+
+func TestEdgeConfigPassesCheck(t *testing.T) {
+	bin := buildEdge(t)
+	mustRun(t, ".", nil, bin, "-check", "-config", "edge.yaml")
+
+	// The same check fails on a broken copy: it is not a no-op.
+	data, err := os.ReadFile("edge.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const line = "\n    source: clientip\n"
+	if strings.Count(string(data), line) != 1 {
+		t.Fatalf("edge.yaml has no single %q line to break", line)
+	}
+	broken := strings.Replace(string(data), line, "\n    source: clientipp\n", 1)
+	if r := run(t, ".", nil, bin, "-check", "-config", writeFile(t, "edge.yaml", broken)); r.err == nil {
+		t.Fatalf("rtmp-edge -check accepted source: clientipp:\n%s", r.stdout)
+	}
+}
+
+// What the lab needs of lab/edge.yaml, decoded loosely (rtmp-edge -check does
+// the strict decoding above).
+type edgeFile struct {
+	Listeners []struct {
+		Name      string   `yaml:"name"`
+		Address   string   `yaml:"address"`
+		Protocols []string `yaml:"protocols"`
+		Backend   string   `yaml:"backend"`
+	} `yaml:"listeners"`
+	Backends []struct {
+		Name    string `yaml:"name"`
+		Source  string `yaml:"source"`
+		Servers []struct {
+			Name    string `yaml:"name"`
+			Address string `yaml:"address"`
+			Upload  bool   `yaml:"upload"`
+		} `yaml:"servers"`
+	} `yaml:"backends"`
+}
+
+func TestEdgeConfigMatchesTopology(t *testing.T) {
+	topo := loadTopology(t)
+	data, err := os.ReadFile("edge.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg edgeFile
+	if err := yaml.Unmarshal(data, &cfg); err != nil {
+		t.Fatalf("edge.yaml: %v", err)
+	}
+
+	listeners := map[string][]string{}
+	for _, l := range cfg.Listeners {
+		listeners[l.Address] = l.Protocols
+		if l.Backend != "media" {
+			t.Errorf("listener %s: backend %q, want media", l.Name, l.Backend)
+		}
+	}
+	if got := listeners[":1935"]; !slices.Equal(got, []string{"rtmp"}) {
+		t.Errorf("listener :1935 protocols = %v, want [rtmp]", got)
+	}
+	if got := listeners[":80"]; !sameSet(got, []string{"rtmp", "rtmpt"}) {
+		t.Errorf("listener :80 protocols = %v, want [rtmpt rtmp] (Flash falls back to both on port 80)", got)
+	}
+
+	if len(cfg.Backends) != 1 {
+		t.Fatalf("want one backend, got %d", len(cfg.Backends))
+	}
+	b := cfg.Backends[0]
+	if b.Source != "clientip" {
+		t.Errorf("backend source = %q, want clientip (transparent mode)", b.Source)
+	}
+	servers := map[string]netip.AddrPort{}
+	for _, s := range b.Servers {
+		ap, err := netip.ParseAddrPort(s.Address)
+		if err != nil {
+			t.Errorf("server %s: address: %v", s.Name, err)
+			continue
+		}
+		servers[s.Name] = ap
+		if wantUpload := s.Name == "media03"; s.Upload != wantUpload {
+			t.Errorf("server %s: upload = %v; media03, and only media03, takes the uploads", s.Name, s.Upload)
+		}
+	}
+	for name, addr := range topo.media {
+		if want := netip.AddrPortFrom(addr, 1935); servers[name] != want {
+			t.Errorf("server %s: address %v, but docker-compose.yml puts it at %v", name, servers[name], want)
+		}
+	}
+	if len(servers) != len(topo.media) {
+		t.Errorf("edge.yaml lists %d servers, docker-compose.yml runs %d", len(servers), len(topo.media))
+	}
+}
