@@ -81,6 +81,9 @@ func Relay(client, server net.Conn, cfg RelayConfig, inspect func([]byte) bool) 
 		idle = DefaultIdleTimeout
 	}
 	r := &relay{client: client, server: server, idle: idle}
+	// Deadlines left over from the handshake and connect phases would end the relay early.
+	_ = client.SetDeadline(time.Time{})
+	_ = server.SetDeadline(time.Time{})
 	r.touch()
 
 	up := &direction{from: "client", to: "server", src: client, dst: server}
@@ -184,9 +187,11 @@ func (r *relay) copyPlain(d *direction) error {
 	_, dstReadsFrom := d.dst.(io.ReaderFrom)
 	var buf []byte
 	var dst io.Writer = d.dst
+	var plainDst *writerOnly
 	if !srcIsSocket || !dstReadsFrom {
 		buf = make([]byte, copyBuffer)
-		dst = writerOnly{d.dst}
+		plainDst = &writerOnly{Writer: d.dst}
+		dst = plainDst
 	}
 	for {
 		if err := r.refreshDeadline(d.src); err != nil {
@@ -206,15 +211,17 @@ func (r *relay) copyPlain(d *direction) error {
 			return errIdle
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			continue // this direction was quiet, the other one was not
+		case plainDst != nil && plainDst.failed:
+			return &sideError{side: d.to, err: err}
 		default:
 			return &sideError{side: blame(d, err), err: err}
 		}
 	}
 }
 
-// blame picks the side at fault for an error out of a copy turn, which mixes reads of src and
-// writes to dst (splice reports both as "readfrom"): EPIPE and ECONNRESET on write are the
-// destination's, everything else is taken as the source's.
+// blame picks the side at fault for an error out of a ReadFrom turn, which mixes reads of src
+// and writes to dst (splice reports both as "readfrom"): EPIPE or a failed "write" is the
+// destination's, everything else (ECONNRESET included) is taken as the source's.
 func blame(d *direction, err error) string {
 	var opErr *net.OpError
 	if errors.Is(err, syscall.EPIPE) || (errors.As(err, &opErr) && opErr.Op == "write") {
@@ -289,5 +296,17 @@ func (r *relay) isIdle(err error) bool {
 	return time.Since(time.Unix(0, r.lastActivity.Load())) >= r.idle
 }
 
-// writerOnly hides a destination's ReadFrom so io.CopyBuffer uses the given buffer.
-type writerOnly struct{ io.Writer }
+// writerOnly hides a destination's ReadFrom so io.CopyBuffer uses the given buffer, and
+// records whether a write failed so the error is blamed on the destination.
+type writerOnly struct {
+	io.Writer
+	failed bool
+}
+
+func (w *writerOnly) Write(p []byte) (int, error) {
+	n, err := w.Writer.Write(p)
+	if err != nil {
+		w.failed = true
+	}
+	return n, err
+}
