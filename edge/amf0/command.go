@@ -58,6 +58,8 @@ func ParseCommand(payload []byte, msgType uint8) (Command, error) {
 		case ECMAArray:
 			cmd.Object = Object(o)
 		}
+	}
+	if len(vals) > 3 {
 		cmd.Args = vals[3:]
 	}
 	return cmd, nil

@@ -8,7 +8,7 @@
 //
 //	<out>/<name>.c0c1.bin    C0+C1 as the client sent it
 //	<out>/<name>.stream.bin  every client byte after C2 (up to -max)
-//	<out>/<name>.cmdN.bin    each command payload (type 20/17) found in the stream
+//	<out>/<name>.N-<command>.bin  each command payload (type 20/17) found in the stream
 //
 // Usage (one client per run):
 //
@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rtmp-edge/rtmp-edge/edge/amf0"
 	"github.com/rtmp-edge/rtmp-edge/edge/chunk"
 	"github.com/rtmp-edge/rtmp-edge/edge/handshake"
 )
@@ -144,7 +145,11 @@ func writeCommands(prefix string, stream []byte) error {
 			return nil
 		}
 		n++
-		return os.WriteFile(fmt.Sprintf("%s.cmd%d.bin", prefix, n), m.Payload, 0o644)
+		name := "command"
+		if cmd, err := amf0.ParseCommand(m.Payload, m.Type); err == nil {
+			name = cmd.Name
+		}
+		return os.WriteFile(fmt.Sprintf("%s.%d-%s.bin", prefix, n, name), m.Payload, 0o644)
 	})
 	slog.Info("stream recorded", "bytes", len(stream), "commands", n, "scan_err", err)
 	return err
