@@ -209,7 +209,7 @@ func (c *Config) Validate() error {
 			add(p, errors.New("max_connect, inspect_bytes and inspect_time must not be negative"))
 		}
 		if slices.Contains(l.Protocols, ProtoRTMPT) {
-			add(p+".rtmpt", l.RTMPT.Validate())
+			add(p, l.RTMPT.Validate())
 		}
 	}
 	return errors.Join(errs...)
