@@ -1,0 +1,90 @@
+package rtmpt
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+)
+
+func TestByteQueue(t *testing.T) {
+	never := make(chan struct{})
+	expired := make(chan struct{})
+	close(expired)
+
+	q := newByteQueue(4)
+	if n, err := q.write([]byte("abcdef"), expired); n != 4 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write over the limit: %d, %v; want 4 and a deadline error", n, err)
+	}
+	out, ended := q.take(1, 3)
+	if string(out[1:]) != "abc" || len(out) != 4 || ended {
+		t.Fatalf("take: %q ended=%v", out, ended)
+	}
+	buf := make([]byte, 8)
+	if n, err := q.read(buf, never); string(buf[:n]) != "d" || err != nil {
+		t.Fatalf("read: %q %v", buf[:n], err)
+	}
+	if _, err := q.read(buf, expired); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read empty with an expired deadline: %v", err)
+	}
+
+	q.write([]byte("xy"), never)
+	q.closeWrite(net.ErrClosed)
+	if _, err := q.write([]byte("z"), never); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("write after closeWrite: %v", err)
+	}
+	if n, err := q.read(buf, never); string(buf[:n]) != "xy" || err != nil {
+		t.Fatalf("drain after closeWrite: %q %v", buf[:n], err)
+	}
+	if _, err := q.read(buf, never); err != io.EOF {
+		t.Fatalf("read after drain: %v, want EOF", err)
+	}
+	if _, ended := q.take(1, 10); !ended {
+		t.Fatal("take on an ended, empty queue: ended=false")
+	}
+
+	q = newByteQueue(4)
+	q.write([]byte("ab"), never)
+	boom := errors.New("boom")
+	q.closeRead(boom)
+	if _, err := q.read(buf, never); err != boom {
+		t.Fatalf("read after closeRead: %v", err)
+	}
+	if _, err := q.write([]byte("c"), never); err != boom {
+		t.Fatalf("write after closeRead: %v", err)
+	}
+
+	q = newByteQueue(4)
+	q.write([]byte("ab"), never)
+	q.finish(boom)
+	if n, _ := q.read(buf, never); n != 2 {
+		t.Fatal("finish dropped pending bytes")
+	}
+	if _, err := q.read(buf, never); err != boom {
+		t.Fatalf("read after finish: %v", err)
+	}
+}
+
+// TestByteQueueBlockingWriteWakes: a writer blocked on a full queue resumes
+// when the consumer takes bytes.
+func TestByteQueueBlockingWriteWakes(t *testing.T) {
+	q := newByteQueue(2)
+	done := make(chan error, 1)
+	go func() {
+		_, err := q.write([]byte("abcdef"), nil)
+		done <- err
+	}()
+	var got []byte
+	for len(got) < 6 {
+		wake := q.changed()
+		b, _ := q.take(0, 10)
+		if len(b) == 0 {
+			<-wake
+		}
+		got = append(got, b...)
+	}
+	if string(got) != "abcdef" || <-done != nil {
+		t.Fatalf("got %q", got)
+	}
+}
