@@ -238,16 +238,11 @@ func (e *Edge) startHealthChecks(ctx context.Context, wg *sync.WaitGroup) {
 				Server:  s.Name,
 				Address: s.Address,
 				Logger:  e.log.With("backend", b.cfg.Name),
-				OnChange: func(up bool, reason string) {
-					if !s.SetHealthy(up) {
-						return
+				// The check logs "server down"/"server up" itself, once per change.
+				OnChange: func(up bool, _ string) {
+					if s.SetHealthy(up) {
+						e.metrics.setServerUp(b.cfg.Name, s.Name, up)
 					}
-					e.metrics.setServerUp(b.cfg.Name, s.Name, up)
-					msg := "server down"
-					if up {
-						msg = "server up"
-					}
-					e.log.Warn(msg, "backend", b.cfg.Name, "server", s.Name, "address", s.Address, "reason", reason)
 				},
 			}
 			wg.Add(1)

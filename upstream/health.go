@@ -48,9 +48,9 @@ func (h *HealthCheck) Run(ctx context.Context) {
 			reason := fmt.Sprintf("%d consecutive successful %s checks", okStreak, cfg.Type)
 			if !up {
 				reason = fmt.Sprintf("%d consecutive failed %s checks, last: %v", failStreak, cfg.Type, err)
-				log.Warn("server is down", "reason", reason)
+				log.Warn("server down", "reason", reason)
 			} else {
-				log.Info("server is up", "reason", reason)
+				log.Warn("server up", "reason", reason)
 			}
 			if h.OnChange != nil {
 				h.OnChange(up, reason)

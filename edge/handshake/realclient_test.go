@@ -17,6 +17,39 @@ type realClientResult struct {
 	res   Result
 	err   error
 	after []byte // bytes the client sent after C2 (its connect, if the handshake passed)
+	in    []byte // C0+C1+C2 as the client sent them
+	out   []byte // S0+S1+S2 as sent to the client
+}
+
+// signedC2 reports whether C2 carries the FP9 client signature over our S1
+// digest (FFmpeg and librtmp after validating the server), which proves the
+// client took the digest path with our S1.
+func (rc realClientResult) signedC2() bool {
+	if len(rc.in) != 1+2*PacketLen || len(rc.out) != 1+2*PacketLen {
+		return false
+	}
+	s1, c2 := rc.out[1:1+PacketLen], rc.in[1+PacketLen:]
+	off := testOffset(s1, SchemeOffset8)
+	key := testHMAC(genuineFPKey, s1[off:off+32])
+	return bytes.Equal(testHMAC(key, c2[:1504]), c2[1504:])
+}
+
+// recordingConn keeps the first max bytes read from and written to a conn.
+type recordingConn struct {
+	net.Conn
+	in, out []byte
+	max     int
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.in = append(c.in, p[:min(n, max(0, c.max-len(c.in)))]...)
+	return n, err
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.out = append(c.out, p[:min(len(p), max(0, c.max-len(c.out)))]...)
+	return c.Conn.Write(p)
 }
 
 // serveRealClient listens on 127.0.0.1, starts the client command (the URL is
@@ -56,8 +89,11 @@ func serveRealClient(t *testing.T, mk func(url string) *exec.Cmd) realClientResu
 		}
 		defer conn.Close()
 		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		rec := &recordingConn{Conn: conn, max: 1 + 2*PacketLen}
+		// A reader without read-ahead: rec.in is exactly C0+C1+C2.
+		rc.res, rc.err = Serve(rec, rec)
+		rc.in, rc.out = rec.in, rec.out
 		r := bufio.NewReader(conn)
-		rc.res, rc.err = Serve(r, conn)
 		if rc.err != nil {
 			return
 		}
@@ -109,6 +145,9 @@ func TestRealFFmpegPlayerValidatesDigestHandshake(t *testing.T) {
 	}
 	if !bytes.Contains(rc.after, []byte("connect")) {
 		t.Errorf("ffmpeg sent no connect after C2 (%d bytes): it rejected the handshake", len(rc.after))
+	}
+	if !rc.signedC2() {
+		t.Error("ffmpeg's C2 is not signed over our S1 digest")
 	}
 }
 
@@ -173,5 +212,8 @@ func TestRealRtmpdumpSwfVfyValidatesDigestHandshake(t *testing.T) {
 	}
 	if !bytes.Contains(rc.after, []byte("connect")) {
 		t.Errorf("rtmpdump sent no connect after C2 (%d bytes): it rejected the handshake", len(rc.after))
+	}
+	if !rc.signedC2() {
+		t.Error("rtmpdump's C2 is not signed over our S1 digest")
 	}
 }

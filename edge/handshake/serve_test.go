@@ -79,8 +79,8 @@ func TestServe(t *testing.T) {
 // The S1 digest is at offset-8, as nginx-rtmp does; each reply is fresh.
 func TestServeDigestS1Layout(t *testing.T) {
 	c0c1 := newDigestC1(SchemeOffset8)
-	out1, _ := Respond(c0c1)
-	out2, _ := Respond(c0c1)
+	out1, _ := respond(c0c1)
+	out2, _ := respond(c0c1)
 	s1 := out1[1 : 1+PacketLen]
 	if !bytes.Equal(s1[0:8], []byte{0, 0, 0, 0, 0x0D, 0x0E, 0x0A, 0x0D}) {
 		t.Errorf("S1 time+version = % x", s1[0:8])
