@@ -34,6 +34,11 @@ func (rc realClientResult) signedC2() bool {
 	return bytes.Equal(testHMAC(key, c2[:1504]), c2[1504:])
 }
 
+func (rc realClientResult) c2EchoesS1() bool {
+	return len(rc.in) == 1+2*PacketLen && len(rc.out) == 1+2*PacketLen &&
+		bytes.Equal(rc.in[1+PacketLen:], rc.out[1:1+PacketLen])
+}
+
 // recordingConn keeps the first max bytes read from and written to a conn.
 type recordingConn struct {
 	net.Conn
@@ -167,6 +172,9 @@ func TestRealFFmpegPublisher(t *testing.T) {
 	if !bytes.Contains(rc.after, []byte("connect")) {
 		t.Errorf("ffmpeg sent no connect after C2 (%d bytes)", len(rc.after))
 	}
+	if !rc.c2EchoesS1() {
+		t.Error("ffmpeg publishing should answer C2 = S1 echo (it does not validate)")
+	}
 }
 
 // rtmpdump without swfVfy sends a zero-version C1: the simple handshake; in
@@ -185,6 +193,9 @@ func TestRealRtmpdumpSimple(t *testing.T) {
 	}
 	if !bytes.Contains(rc.after, []byte("connect")) {
 		t.Errorf("rtmpdump sent no connect after C2 (%d bytes)", len(rc.after))
+	}
+	if !rc.c2EchoesS1() {
+		t.Error("rtmpdump's simple-handshake C2 is not the S1 echo")
 	}
 }
 
