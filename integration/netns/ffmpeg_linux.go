@@ -4,9 +4,12 @@ package netns
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // StartPublisher runs ffmpeg in ns publishing a live test pattern (small
@@ -21,12 +24,44 @@ func StartPublisher(t testing.TB, ns NS, name, url string) *Proc {
 }
 
 // StartPlayer runs ffmpeg in ns playing url (rtmp:// or rtmpt://) into nothing
-// until it is stopped.
+// until it is stopped. Its progress ("frame=N" lines) goes to its log, for WaitFrames.
 func StartPlayer(t testing.TB, ns NS, name, url string) *Proc {
 	t.Helper()
 	cmd := ns.Command(context.Background(), "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "warning",
+		"-progress", "pipe:1", "-stats_period", "0.5",
 		"-i", url, "-c", "copy", "-f", "null", "-")
 	return StartProc(t, t.TempDir(), logName("play", name), cmd)
+}
+
+// ErrTooFewFrames means a player has not received the frames waited for.
+var ErrTooFewFrames = errors.New("netns: player received too few frames")
+
+// WaitFrames waits until a StartPlayer process reports at least n video frames.
+func WaitFrames(p *Proc, n int, timeout time.Duration) error {
+	return waitFor(timeout, func() error {
+		if err := p.Exited(); err != nil {
+			return fmt.Errorf("%w; log:\n%s", err, p.Log())
+		}
+		if got := lastFrameCount(p.Log()); got < n {
+			return fmt.Errorf("%w: %s: %d of %d", ErrTooFewFrames, p.Name, got, n)
+		}
+		return nil
+	})
+}
+
+// lastFrameCount is the highest "frame=N" in ffmpeg's -progress output.
+func lastFrameCount(log string) int {
+	most := 0
+	for _, line := range strings.Split(log, "\n") {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "frame=")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > most {
+			most = n
+		}
+	}
+	return most
 }
 
 func logName(kind, name string) string {

@@ -139,7 +139,7 @@ type mediaClient struct {
 }
 
 // streamClients lists the clients of stream over all media servers, leaving
-// out nginx's own push relays (their peers are media addresses).
+// out the push relays between them.
 func streamClients(ctx context.Context, media []*Media, stream string) ([]mediaClient, error) {
 	var out []mediaClient
 	for _, m := range media {
@@ -157,8 +157,15 @@ func streamClients(ctx context.Context, media []*Media, stream string) ([]mediaC
 	return out, nil
 }
 
+// isMediaAddress reports a client that is one media server talking to
+// another: a pushed-in stream (peer = a media address) or nginx's own push
+// relay, which /stat lists under the target URL's "host:port/app".
 func isMediaAddress(addr string) bool {
-	ip, err := netip.ParseAddr(addr)
+	host := addr
+	if h, _, ok := strings.Cut(addr, ":"); ok && strings.Contains(addr, "/") {
+		host = h
+	}
+	ip, err := netip.ParseAddr(host)
 	return err == nil && slices.Contains(MediaIPs[:], ip)
 }
 
