@@ -15,4 +15,7 @@
 // only the small messages that matter (commands and protocol control);
 // media and data messages are skipped without buffering. Memory per scanner
 // is bounded by Limits and MaxChunkStreams, whatever the input.
+//
+// The test data in testdata/ are real client streams recorded with the
+// program in internal/capture (its doc comment says how to regenerate them).
 package chunk
