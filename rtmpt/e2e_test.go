@@ -3,7 +3,6 @@ package rtmpt
 import (
 	"bytes"
 	"crypto/rand"
-	"io"
 	"net"
 	"testing"
 )
@@ -78,4 +77,3 @@ func firstDiff(a, b []byte) int {
 	return min(len(a), len(b))
 }
 
-var _ = io.EOF

@@ -60,28 +60,41 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// open creates a session for the client IP and starts its handler.
+// open answers /open/1: a new session for the client IP, or 503 at a limit.
 func (s *Server) open(ctx *fasthttp.RequestCtx) {
-	sess := &session{srv: s, ip: ipString(ctx.RemoteAddr())}
-	release, reason, err := s.table.add(sess)
-	if err != nil {
+	sess, reason, err := s.openSession(ctx.RemoteAddr(), ctx.LocalAddr())
+	switch {
+	case err != nil:
 		s.log.Error("rtmpt open", "err", err)
 		writeReply(ctx, fasthttp.StatusInternalServerError, nil)
-		return
-	}
-	if reason != "" {
+	case reason != "":
 		s.stats.reject(reason)
-		s.log.Warn("rtmpt open refused", "client", sess.ip, "reason", reason)
+		s.log.Warn("rtmpt open refused", "client", ipString(ctx.RemoteAddr()), "reason", reason)
 		writeReply(ctx, fasthttp.StatusServiceUnavailable, nil)
-		return
+	default:
+		writeReply(ctx, fasthttp.StatusOK, []byte(sess.id+"\n"))
 	}
-	sess.release = release
-	sess.conn = newConn(sess, s.cfg.Buffer, ctx.RemoteAddr(), ctx.LocalAddr())
+}
+
+// openSession creates a session owned by remote's IP and starts its
+// handler, unless a limit is reached (reason is then a Reject* constant).
+func (s *Server) openSession(remote, local net.Addr) (sess *session, reason string, err error) {
+	sess = &session{srv: s, ip: ipString(remote)}
+	sess.conn = newConn(sess, s.cfg.Buffer, remote, local)
 	sess.touch(time.Now())
+	if reason, err := s.table.add(sess); err != nil || reason != "" {
+		return nil, reason, err
+	}
+	if s.closed.Load() {
+		// Close ran between the request's check and add, and has already
+		// ended the sessions it saw: do not leave this one behind.
+		sess.end(endServerClose)
+		return nil, RejectServerClosed, nil
+	}
 	s.stats.opened.Add(1)
 	s.log.Info("rtmpt session opened", "session", sess.id, "client", sess.ip)
 	go s.runHandler(sess)
-	writeReply(ctx, fasthttp.StatusOK, []byte(sess.id+"\n"))
+	return sess, "", nil
 }
 
 // serveSession handles send, idle and close for an existing session.

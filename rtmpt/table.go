@@ -25,28 +25,19 @@ func newTable(max, maxPerIP int) *table {
 	return &table{byID: make(map[string]*session), perIP: make(map[string]int), max: max, maxPerIP: maxPerIP}
 }
 
-// add registers s under a fresh id if the limits allow. It returns the
-// release func that gives the slots back (call it exactly once, when the
-// session ends), or the Reject* reason when a limit is reached.
-func (t *table) add(s *session) (release func(), reason string, err error) {
+// add registers s under a fresh id if the limits allow, and sets s.release,
+// the func that gives the slots back (called exactly once, when the session
+// ends). It returns the Reject* reason when a limit is reached. s must be
+// complete except for id and release: the reaper may see it at once.
+func (t *table) add(s *session) (reason string, err error) {
 	var raw [idBytes]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return nil, "", fmt.Errorf("generate session id: %w", err)
+		return "", fmt.Errorf("generate session id: %w", err)
 	}
 	s.id = hex.EncodeToString(raw[:])
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.byID) >= t.max {
-		return nil, RejectSessionLimit, nil
-	}
-	if t.perIP[s.ip] >= t.maxPerIP {
-		return nil, RejectPerIPLimit, nil
-	}
-	t.byID[s.id] = s
-	t.perIP[s.ip]++
 	ip := s.ip
 	var once sync.Once
-	return func() {
+	s.release = func() {
 		once.Do(func() {
 			t.mu.Lock()
 			defer t.mu.Unlock()
@@ -54,7 +45,18 @@ func (t *table) add(s *session) (release func(), reason string, err error) {
 				delete(t.perIP, ip)
 			}
 		})
-	}, "", nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.byID) >= t.max {
+		return RejectSessionLimit, nil
+	}
+	if t.perIP[ip] >= t.maxPerIP {
+		return RejectPerIPLimit, nil
+	}
+	t.byID[s.id] = s
+	t.perIP[ip]++
+	return "", nil
 }
 
 // remove drops s from the id index (its slots go back through release).
