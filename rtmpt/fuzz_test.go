@@ -115,4 +115,3 @@ func FuzzSequence(f *testing.F) {
 		}
 	})
 }
-
