@@ -5,12 +5,14 @@
 #
 # Environment (defaults in brackets):
 #   EDGE [198.18.1.2]   the edge's address on the clients network
+#   RTMPT_PORT [80]     the edge's port that answers RTMPT
 #   APP [live]          application; STREAM [demo] stream name
 #   SECONDS_PLAYED [5]  how long each play reads
 set -eu
 
 prog=client.sh
 edge=${EDGE:-198.18.1.2}
+rtmpt_port=${RTMPT_PORT:-80}
 app=${APP:-live}
 stream=${STREAM:-demo}
 played=${SECONDS_PLAYED:-5}
@@ -67,5 +69,5 @@ try() {
 }
 
 try "rtmp://$edge/$app/$stream" play-rtmp
-try "rtmpt://$edge:80/$app/$stream" play-rtmpt
+try "rtmpt://$edge:$rtmpt_port/$app/$stream" play-rtmpt
 echo "$prog: done: see the client address in the media servers' logs (lab/README.md)"

@@ -56,8 +56,12 @@ func TestEdgeImageRunsTheSharedSetupScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !runsLine(string(script), dest) {
-		t.Errorf("edge-entrypoint.sh does not run %s, where edge.Dockerfile puts transparent-setup.sh", dest)
+	if want := "setup=${RTMP_EDGE_SETUP:-" + dest + "}"; !hasLine(string(script), want) || !hasLine(string(script), `"$setup"`) {
+		t.Errorf("edge-entrypoint.sh does not run %s (by default), where edge.Dockerfile puts transparent-setup.sh", dest)
+	}
+	if !hasLine(string(script), "bin=${RTMP_EDGE_BIN:-/usr/local/bin/rtmp-edge}") ||
+		!strings.Contains(string(df), "COPY --from=build /out/rtmp-edge /usr/local/bin/rtmp-edge\n") {
+		t.Errorf("edge-entrypoint.sh runs /usr/local/bin/rtmp-edge by default, but edge.Dockerfile does not put it there")
 	}
 	if _, ok := copies["lab/edge.yaml"]; !ok {
 		t.Errorf("edge.Dockerfile does not COPY lab/edge.yaml, the configuration -check validates")
@@ -87,14 +91,11 @@ func TestDockerfileSourcesExist(t *testing.T) {
 	}
 }
 
-// runsLine reports whether a shell script has a line that runs path as a command.
-func runsLine(script, path string) bool {
-	for _, line := range strings.Split(script, "\n") {
-		line = strings.TrimSpace(line)
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		if line == path || strings.HasPrefix(line, path+" ") {
+// hasLine reports whether a script has line (leading and trailing blanks aside),
+// outside comments.
+func hasLine(script, line string) bool {
+	for _, l := range strings.Split(script, "\n") {
+		if strings.TrimSpace(l) == line {
 			return true
 		}
 	}

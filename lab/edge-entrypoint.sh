@@ -16,13 +16,24 @@
 # which a non-root container user cannot make; and file capabilities depend on
 # the storage driver keeping extended attributes. setpriv (util-linux, already
 # in debian:12-slim) does both steps in one process and no extra package.
+#
+# The paths and the user are those of lab/edge.Dockerfile; the environment
+# can change them, so lab/lab_test.go runs this very script outside docker:
+#   RTMP_EDGE_SETUP [/usr/local/sbin/transparent-setup.sh]
+#   RTMP_EDGE_BIN [/usr/local/bin/rtmp-edge]
+#   RTMP_EDGE_USER [rtmp-edge], RTMP_EDGE_GROUP [the user's name]
 set -eu
 
-/usr/local/sbin/transparent-setup.sh
+setup=${RTMP_EDGE_SETUP:-/usr/local/sbin/transparent-setup.sh}
+bin=${RTMP_EDGE_BIN:-/usr/local/bin/rtmp-edge}
+user=${RTMP_EDGE_USER:-rtmp-edge}
+group=${RTMP_EDGE_GROUP:-$user}
+
+"$setup"
 
 exec setpriv \
-	--reuid=rtmp-edge --regid=rtmp-edge --clear-groups \
+	--reuid="$user" --regid="$group" --clear-groups \
 	--inh-caps=-all,+net_admin,+net_bind_service \
 	--ambient-caps=-all,+net_admin,+net_bind_service \
 	--no-new-privs \
-	-- /usr/local/bin/rtmp-edge "$@"
+	-- "$bin" "$@"
