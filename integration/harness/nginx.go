@@ -155,12 +155,18 @@ type Stat struct {
 	Streams map[string]*StreamStat // by stream name, application "live" (and others) merged
 }
 
-// StreamStat lists the clients of one stream.
+// StreamStat lists the clients of one stream. A push relay that nginx runs to
+// another server is listed in Relays, not among the players.
 type StreamStat struct {
 	Name       string
 	Publishers []StatClient
 	Players    []StatClient
+	Relays     []StatClient
 }
+
+// relayFlashVer is the flashver nginx-rtmp shows for its own outgoing relays
+// (their address is the target URL, e.g. "127.0.0.1:1935/live").
+const relayFlashVer = "ngx-local-relay"
 
 // StatClient is one client as nginx saw it; Address is the peer IP nginx logged
 // (the edge's, the real client's in transparent mode, or the PROXY header's).
@@ -246,9 +252,12 @@ func ParseStat(doc []byte) (*Stat, error) {
 				}
 				for _, c := range st.Clients {
 					sc := StatClient{ID: c.ID, Address: c.Address, FlashVer: c.FlashVer}
-					if c.Publishing != nil {
+					switch {
+					case c.Publishing != nil:
 						out.Publishers = append(out.Publishers, sc)
-					} else {
+					case c.FlashVer == relayFlashVer:
+						out.Relays = append(out.Relays, sc)
+					default:
 						out.Players = append(out.Players, sc)
 					}
 				}

@@ -82,6 +82,7 @@ func TestParseStat(t *testing.T) {
 <stream><name>demo</name>
 <client><id>2</id><address>127.0.0.9</address><flashver>LNX 9,0,124,2</flashver><active/></client>
 <client><id>1</id><address>127.0.0.1</address><flashver>FMLE/3.0</flashver><publishing/><active/></client>
+<client><id>7</id><address>127.0.0.1:32807/live</address><flashver>ngx-local-relay</flashver><active/></client>
 <nclients>2</nclients><publishing/><active/></stream>
 <nclients>2</nclients></live></application></server></rtmp>`)
 	s, err := ParseStat(doc)
@@ -94,6 +95,9 @@ func TestParseStat(t *testing.T) {
 	}
 	if len(st.Players) != 1 || st.Players[0].Address != "127.0.0.9" {
 		t.Errorf("players: %+v", st.Players)
+	}
+	if len(st.Relays) != 1 || st.Relays[0].Address != "127.0.0.1:32807/live" {
+		t.Errorf("relays: %+v", st.Relays)
 	}
 	if len(s.Stream("other").Players) != 0 {
 		t.Error("unknown stream has players")

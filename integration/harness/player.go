@@ -50,6 +50,7 @@ type PlayerOptions struct {
 // writes hand-built chunks.
 type Player struct {
 	conn net.Conn
+	in   *errReader // what the chunk streamer reads; keeps the transport's error
 	cs   *rtmp.ChunkStreamer
 	cmds chan command // commands received, for the setup steps
 
@@ -96,10 +97,11 @@ func Play(ctx context.Context, o PlayerOptions) (*Player, error) {
 	}
 	p := &Player{
 		conn: conn,
-		cs:   rtmp.NewChunkStreamer(bufio.NewReaderSize(conn, 64<<10), io.Discard, nil),
+		in:   &errReader{r: bufio.NewReaderSize(conn, 64<<10)},
 		cmds: make(chan command, 64),
 		done: make(chan struct{}),
 	}
+	p.cs = rtmp.NewChunkStreamer(p.in, io.Discard, nil)
 	go p.readLoop()
 	if err := p.setup(ctx, o); err != nil {
 		p.Close()
@@ -243,19 +245,55 @@ func (p *Player) readLoop() {
 		}
 	}()
 	var cm rtmp.ChunkMessage
+	undecodable := 0
 	for {
 		_ = p.conn.SetReadDeadline(time.Now().Add(playerReadIdle))
 		_, _, err := p.cs.Read(&cm)
 		if err != nil {
-			var ne net.Error
-			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ne) {
-				p.setErr(fmt.Errorf("player read: %w", err))
+			if ioErr := p.in.Err(); ioErr != nil {
+				p.setErr(fmt.Errorf("player read: %w", ioErr))
 				return
 			}
-			continue // a message go-rtmp cannot decode was read whole; skip it
+			// go-rtmp read a whole message it cannot decode: skip it, unless
+			// the stream is garbage.
+			if undecodable++; undecodable > maxUndecodable {
+				p.setErr(fmt.Errorf("player read: %d undecodable messages, last: %w", undecodable, err))
+				return
+			}
+			continue
 		}
 		p.handle(cm.Message)
 	}
+}
+
+// maxUndecodable ends a player that receives this many messages go-rtmp cannot decode.
+const maxUndecodable = 100
+
+// errReader remembers the first error of the reader it wraps, so that the read
+// loop tells a transport failure from a message go-rtmp could not decode.
+type errReader struct {
+	r   io.Reader
+	mu  sync.Mutex
+	err error
+}
+
+func (e *errReader) Read(b []byte) (int, error) {
+	n, err := e.r.Read(b)
+	if err != nil {
+		e.mu.Lock()
+		if e.err == nil {
+			e.err = err
+		}
+		e.mu.Unlock()
+	}
+	return n, err
+}
+
+// Err is the first error the wrapped reader returned, if any.
+func (e *errReader) Err() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
 }
 
 func (p *Player) handle(m rtmpmsg.Message) {
