@@ -215,6 +215,40 @@ func TestTransparentSetupCustomMarkAndTable(t *testing.T) {
 	}
 }
 
+// The largest mark and table still fit the state into nft's 128-byte comment.
+func TestTransparentSetupLargestMarkAndTable(t *testing.T) {
+	ns := newNetns(t)
+	mustInNetns(t, ns, nil, "ip", "link", "set", "lo", "up")
+	setRPFilter(t, ns, "1")
+	env := []string{"RTMP_EDGE_MARK=4294967295", "RTMP_EDGE_TABLE=4294967295", "RTMP_EDGE_FORWARD=1"}
+	mustSetup(t, ns, env)
+	assertUp(t, readState(t, ns, "0xffffffff", "4294967295"), "0xffffffff", "4294967295", true)
+	mustSetup(t, ns, nil, "--down")
+	assertDown(t, readState(t, ns, "0xffffffff", "4294967295"))
+}
+
+// A table of the same name that the script did not make is left alone.
+func TestTransparentSetupLeavesAForeignTable(t *testing.T) {
+	ns := newNetns(t)
+	mustInNetns(t, ns, nil, "nft", "add", "table", "inet", "rtmp_edge")
+	for _, args := range [][]string{nil, {"--down"}} {
+		r := setup(t, ns, nil, args...)
+		if r.err == nil {
+			t.Errorf("transparent-setup.sh %v went ahead over a foreign table:\n%s", args, r.stdout)
+		}
+		if !strings.Contains(r.stderr, "not made by this script") && !strings.Contains(r.stderr, "no state of this script") {
+			t.Errorf("transparent-setup.sh %v: stderr %q does not say why", args, r.stderr)
+		}
+	}
+	st := readState(t, ns, "1", "100")
+	if st.nftTable == "" || strings.Contains(st.nftTable, "socket transparent") {
+		t.Errorf("the foreign table was changed:\n%s", st.nftTable)
+	}
+	if len(st.rules4)+len(st.routes4) != 0 {
+		t.Errorf("set up despite refusing: rules %q routes %q", st.rules4, st.routes4)
+	}
+}
+
 // A run that fails half-way takes back what it had added.
 func TestTransparentSetupUndoesAFailedRun(t *testing.T) {
 	ns := newNetns(t) // lo down, so the IPv6 part cannot be done

@@ -202,6 +202,9 @@ on_exit() {
 
 up() {
 	old=$(state_read)
+	if [ -z "$old" ] && nft list table inet "$nft_table" >/dev/null 2>&1; then
+		die "table inet $nft_table exists but was not made by this script: not replacing it (remove it with: nft delete table inet $nft_table)"
+	fi
 	if [ -n "$old" ]; then
 		# A re-run: what was recorded stays ours, even if it is present now.
 		mark=$(state_get "$old" mark "$mark")
@@ -253,6 +256,7 @@ up() {
 		fi
 	fi
 
+	# nft caps comments at 128 bytes; with the largest mark and table this is 123.
 	state="mark=$mark table=$table rule4=$rule4 route4=$route4 rule6=$rule6 route6=$route6 rp_filter=$rp_filter ip_forward=$ip_forward"
 	# One atomic transaction: create-if-missing, delete, create again, so a
 	# re-run replaces the table (and its state) instead of adding duplicates.
