@@ -14,6 +14,15 @@
 // to a media server is through a proxy running in the edge namespace: a media
 // server that logs 198.18.1.2 saw a connection the edge dialed transparently.
 //
+// TestLabTopology checks the lab on its own (no path around the edge; a
+// transparent dial works only with lab/transparent-setup.sh; a stand-in
+// transparent proxy and a stand-in PROXY v1 sender are seen by nginx /stat).
+// TestEdgeInLab runs rtmp-edge (built by harness.BuildEdge) in the edge
+// namespace and checks issue 4: `source: clientip` for RTMP and RTMPT,
+// `proxy_protocol: v1` to nginx's proxy_protocol listener, `accept_proxy`
+// behind PROXY v1/v2 fronts (affinity, transparent dial, logs), and
+// `source: client` (the media server sees the client's own port).
+//
 // Everything the lab creates is removed in t.Cleanup, also on failure.
 // Namespaces left behind by a killed run are removed by the next run (their
 // names carry the creating process's id). The tests need root, iproute2 with

@@ -24,7 +24,6 @@ import (
 const (
 	edgeStartTimeout = 20 * time.Second
 	maxMetricsBytes  = 4 << 20
-	maxEdgeLogBytes  = 64 << 20
 )
 
 // EdgeMetricsAddr is where the lab's edge serves /metrics, inside the edge namespace.
@@ -35,7 +34,7 @@ var ErrServersDown = errors.New("netns: edge does not report every server up")
 
 // Edge is rtmp-edge running in the lab's edge namespace with JSON logs.
 type Edge struct {
-	Proc    *Proc
+	Proc    *harness.Proc
 	Config  string
 	lab     *Lab
 	metrics *http.Client
@@ -57,18 +56,14 @@ func StartEdge(t testing.TB, lab *Lab, yamlConfig string, listeners, servers []s
 	if out, err := lab.Edge.Command(ctx, bin, "-check", "-config", conf).CombinedOutput(); err != nil {
 		t.Fatalf("rtmp-edge -check refuses the lab's config: %v\n%s\nconfig:\n%s", err, out, yamlConfig)
 	}
-	cmd := lab.Edge.Command(context.Background(), bin, "-config", conf, "-log-format", "json", "-log-level", "debug")
 	e := &Edge{Config: yamlConfig, lab: lab, metrics: NSHTTPClient(lab.Edge)}
-	e.Proc = StartProc(t, dir, "rtmp-edge", cmd)
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("rtmp-edge log tail:\n%s", e.Proc.Log())
-		}
-	})
+	// Info level: the session lines Sessions reads must stay within the
+	// output tail harness.Proc keeps.
+	e.Proc = harness.StartProc(t, "rtmp-edge", lab.Edge.Argv(bin, "-config", conf, "-log-format", "json", "-log-level", "info")...)
 	for _, addr := range listeners {
 		err := waitFor(edgeStartTimeout, func() error {
-			if err := e.Proc.Exited(); err != nil {
-				return err
+			if exited, err := e.Proc.Exited(); exited {
+				return fmt.Errorf("%w: rtmp-edge: %v", ErrExited, err)
 			}
 			conn, err := DialIn(context.Background(), lab.Client, nil, addr)
 			if err == nil {
@@ -77,11 +72,11 @@ func StartEdge(t testing.TB, lab *Lab, yamlConfig string, listeners, servers []s
 			return err
 		})
 		if err != nil {
-			t.Fatalf("edge listener %s: %v\nlog:\n%s", addr, err, e.Proc.Log())
+			t.Fatalf("edge listener %s: %v", addr, err)
 		}
 	}
 	if err := waitFor(edgeStartTimeout, func() error { return e.serversUp(servers) }); err != nil {
-		t.Fatalf("%v\nlog:\n%s", err, e.Proc.Log())
+		t.Fatal(err)
 	}
 	return e
 }
@@ -139,14 +134,9 @@ func metricIsOne(text []byte, name string, labels map[string]string) bool {
 	return false
 }
 
-// Sessions returns the "session end" lines the edge has logged so far.
+// Sessions returns the "session end" lines in the edge's recent output.
 func (e *Edge) Sessions() ([]harness.Session, error) {
-	f, err := os.Open(e.Proc.LogPath)
-	if err != nil {
-		return nil, fmt.Errorf("open edge log: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(io.LimitReader(f, maxEdgeLogBytes))
+	sc := bufio.NewScanner(strings.NewReader(e.Proc.Output()))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
 	var out []harness.Session
 	for sc.Scan() {
@@ -164,7 +154,7 @@ func (e *Edge) Sessions() ([]harness.Session, error) {
 		out = append(out, s)
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read edge log: %w", err)
+		return nil, fmt.Errorf("read edge output: %w", err)
 	}
 	return out, nil
 }

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/rtmp-edge/rtmp-edge/integration/harness"
 )
 
 // Edge listeners in the lab, all on the edge's client-side address.
@@ -88,7 +90,7 @@ func TestEdgeInLab(t *testing.T) {
 			"rtmpt://" + edgeHTTP + "/live/" + stream,
 			"rtmp://" + edgeHTTP + "/live/" + stream, // RTMP on the port-80 listener
 		}
-		var procs []*Proc
+		var procs []*harness.Proc
 		for _, url := range players {
 			procs = append(procs, StartPlayer(t, lab.Client, url, url))
 		}
@@ -106,7 +108,7 @@ func TestEdgeInLab(t *testing.T) {
 			"rtmp://" + edgeProxied + "/live/" + stream,
 			"rtmpt://" + edgeProxied + "/live/" + stream,
 		}
-		var procs []*Proc
+		var procs []*harness.Proc
 		for _, url := range players {
 			procs = append(procs, StartPlayer(t, lab.Client, url, url))
 		}
@@ -153,7 +155,7 @@ func TestEdgeInLab(t *testing.T) {
 }
 
 // waitPlayed waits until every player has received minFrames video frames.
-func waitPlayed(t *testing.T, players []*Proc) {
+func waitPlayed(t *testing.T, players []*harness.Proc) {
 	t.Helper()
 	for _, p := range players {
 		if err := WaitFrames(p, minFrames, statWait); err != nil {
@@ -185,7 +187,7 @@ func checkBehindProxy(t *testing.T, lab *Lab, media []*Media, edge *Edge) {
 	StartPublisher(t, lab.Client, stream, "rtmp://"+publisher.addr.String()+"/live/"+stream)
 	waitClients(t, media, stream, 1)
 
-	var players []*Proc
+	var players []*harness.Proc
 	want := 1
 	for i, f := range fronts[1:] {
 		scheme := "rtmp"

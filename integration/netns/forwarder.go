@@ -3,6 +3,7 @@ package netns
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -68,6 +69,11 @@ func (f *Forwarder) Close() error {
 
 func (f *Forwarder) serve() {
 	defer f.wg.Done()
+	defer func() {
+		if r := recover(); r != nil {
+			f.noteError(fmt.Errorf("netns forwarder: panic in accept loop: %v\n%s", r, debug.Stack()))
+		}
+	}()
 	for {
 		c, err := f.ln.Accept()
 		if err != nil {

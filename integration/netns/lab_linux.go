@@ -149,8 +149,16 @@ func (l *Lab) wire() error {
 
 // ForwardingOff sets net.ipv4.ip_forward=0 in the edge namespace (a new
 // namespace starts with 0; this states it, and undoes a script that turned it on).
-func (l *Lab) ForwardingOff() error {
-	return l.Edge.Run("sysctl", "-q", "-w", "net.ipv4.ip_forward=0")
+func (l *Lab) ForwardingOff() error { return l.setForwarding(false) }
+
+// setForwarding writes the edge namespace's net.ipv4.ip_forward (with sh, not
+// sysctl: procps may be missing where iproute2 is not).
+func (l *Lab) setForwarding(on bool) error {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	return l.Edge.Run("sh", "-c", "echo "+v+" > /proc/sys/net/ipv4/ip_forward")
 }
 
 // SetUpTransparent runs the repository's lab/transparent-setup.sh in the edge

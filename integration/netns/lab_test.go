@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtmp-edge/rtmp-edge/integration/harness"
 )
 
 // statWait bounds how long a client may take to show up in /stat.
@@ -35,14 +37,18 @@ func TestLabTopology(t *testing.T) {
 			// back through the edge's transparent socket.
 			{lab.Media, hostPort(ClientIP, MediaRTMPPort)},
 		}
-		for _, p := range probes {
-			if err := expectUnreachable(p.from, nil, p.addr); err != nil {
+		errs := make(chan error, len(probes))
+		for _, p := range probes { // in parallel: each waits out its dial timeout
+			go func() { errs <- expectUnreachable(p.from, nil, p.addr) }()
+		}
+		for range probes {
+			if err := <-errs; err != nil {
 				t.Error(err)
 			}
 		}
 		// Control: the same dial works once the edge routes, so the failures
 		// above come from the edge's forwarding being off, not a broken lab.
-		if err := lab.Edge.Run("sysctl", "-q", "-w", "net.ipv4.ip_forward=1"); err != nil {
+		if err := lab.setForwarding(true); err != nil {
 			t.Fatal(err)
 		}
 		conn, err := DialIn(context.Background(), lab.Client, nil, media[0].RTMPAddr())
@@ -132,10 +138,12 @@ func peerIP(c net.Conn) netip.Addr {
 	return netip.Addr{}
 }
 
-// mediaClient is one /stat client and the server that lists it.
+// mediaClient is one /stat client of a stream and the server that lists it.
 type mediaClient struct {
-	Server string
-	StatClient
+	Server     string
+	Stream     string
+	Publishing bool
+	harness.StatClient
 }
 
 // streamClients lists the clients of stream over all media servers, leaving
@@ -143,16 +151,20 @@ type mediaClient struct {
 func streamClients(ctx context.Context, media []*Media, stream string) ([]mediaClient, error) {
 	var out []mediaClient
 	for _, m := range media {
-		clients, err := m.Stat(ctx)
+		stat, err := m.Stat(ctx)
 		if err != nil {
 			return nil, err
 		}
-		for _, c := range clients {
-			if c.Stream != stream || isMediaAddress(c.Address) {
-				continue
+		st := stat.Stream(stream)
+		add := func(cs []harness.StatClient, publishing bool) {
+			for _, c := range cs {
+				if !isMediaAddress(c.Address) {
+					out = append(out, mediaClient{Server: m.Name, Stream: stream, Publishing: publishing, StatClient: c})
+				}
 			}
-			out = append(out, mediaClient{Server: m.Name, StatClient: c})
 		}
+		add(st.Publishers, true)
+		add(st.Players, false)
 	}
 	return out, nil
 }

@@ -14,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtmp-edge/rtmp-edge/integration/harness"
+	"github.com/rtmp-edge/rtmp-edge/integration/peers"
 )
 
 // Media server ports, the same on each of the three addresses.
@@ -26,14 +29,15 @@ const (
 // mediaStartTimeout bounds the wait for a media server to answer /stat.
 const mediaStartTimeout = 15 * time.Second
 
-// rtmpModule is where Debian's libnginx-mod-rtmp installs the module.
-const rtmpModule = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+// maxLogTail caps how much of a log a failure message quotes.
+const maxLogTail = 8 << 10
 
 // Media is one nginx-rtmp server in the media namespace.
 type Media struct {
 	Name string
 	IP   netip.Addr
-	Proc *Proc
+	Proc *harness.Proc
+	dir  string
 	stat *http.Client
 }
 
@@ -43,15 +47,27 @@ func (m *Media) RTMPAddr() string { return hostPort(m.IP, MediaRTMPPort) }
 // ProxyAddr is the PROXY-protocol RTMP listener, "198.18.2.x:1936".
 func (m *Media) ProxyAddr() string { return hostPort(m.IP, MediaProxyPort) }
 
-// Stat lists the server's clients, fetched from inside the media namespace.
-func (m *Media) Stat(ctx context.Context) ([]StatClient, error) {
-	clients, err := FetchStat(ctx, m.stat, hostPort(m.IP, MediaStatPort))
+// Stat is the server's /stat, fetched from inside the media namespace.
+func (m *Media) Stat(ctx context.Context) (*harness.Stat, error) {
+	stat, err := FetchStat(ctx, m.stat, hostPort(m.IP, MediaStatPort))
 	if err != nil {
-		if exitErr := m.Proc.Exited(); exitErr != nil {
-			return nil, fmt.Errorf("%w (%w); log:\n%s", err, exitErr, m.Proc.Log())
+		if exited, exitErr := m.Proc.Exited(); exited {
+			return nil, fmt.Errorf("%w (%w: %s: %v); error.log:\n%s", err, ErrExited, m.Name, exitErr, m.ErrorLog())
 		}
 	}
-	return clients, err
+	return stat, err
+}
+
+// ErrorLog is the tail of the server's error.log.
+func (m *Media) ErrorLog() string {
+	b, err := os.ReadFile(filepath.Join(m.dir, "error.log"))
+	if err != nil {
+		return fmt.Sprintf("(unreadable: %v)", err)
+	}
+	if len(b) > maxLogTail {
+		b = b[len(b)-maxLogTail:]
+	}
+	return string(b)
 }
 
 // StartMedia starts media01..03 on MediaIPs in l.Media, media03 being the
@@ -60,9 +76,7 @@ func (m *Media) Stat(ctx context.Context) ([]StatClient, error) {
 // answers /stat.
 func StartMedia(t testing.TB, l *Lab) []*Media {
 	t.Helper()
-	if _, err := os.Stat(rtmpModule); err != nil {
-		t.Fatalf("nginx rtmp module missing (apt-get install nginx libnginx-mod-rtmp): %v", err)
-	}
+	peers.Ensure(t, "nginx", peers.NginxRTMPModule)
 	statClient := NSHTTPClient(l.Media)
 	var servers []*Media
 	for i, ip := range MediaIPs {
@@ -81,15 +95,18 @@ func StartMedia(t testing.TB, l *Lab) []*Media {
 		if err := os.WriteFile(conf, []byte(nginxConf(dir, ip, push)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		cmd := l.Media.Command(context.Background(), "nginx", "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
-		m := &Media{Name: name, IP: ip, stat: statClient}
-		m.Proc = StartProc(t, dir, "nginx", cmd)
+		m := &Media{Name: name, IP: ip, dir: dir, stat: statClient}
+		m.Proc = harness.StartProc(t, name, l.Media.Argv("nginx", "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))...)
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("--- error.log of %s:\n%s", m.Name, m.ErrorLog())
+			}
+		})
 		servers = append(servers, m)
 	}
 	for _, m := range servers {
 		if err := waitFor(mediaStartTimeout, func() error { _, err := m.Stat(context.Background()); return err }); err != nil {
-			errLog, _ := os.ReadFile(filepath.Join(filepath.Dir(m.Proc.LogPath), "error.log"))
-			t.Fatalf("%s did not come up: %v\nerror.log:\n%s", m.Name, err, errLog)
+			t.Fatalf("%s did not come up: %v", m.Name, err)
 		}
 	}
 	return servers
@@ -130,7 +147,7 @@ http {
     location /stat { rtmp_stat all; }
   }
 }
-`, rtmpModule, dir, ip, MediaRTMPPort, MediaProxyPort, MediaStatPort, pushLines.String())
+`, peers.NginxRTMPModule, dir, ip, MediaRTMPPort, MediaProxyPort, MediaStatPort, pushLines.String())
 }
 
 // NSHTTPClient is an HTTP client whose connections are made inside ns.

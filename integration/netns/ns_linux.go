@@ -38,6 +38,12 @@ func (ns NS) Command(ctx context.Context, name string, args ...string) *exec.Cmd
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
 }
 
+// Argv is the command line that runs name with args inside the namespace,
+// for harness.StartProc.
+func (ns NS) Argv(name string, args ...string) []string {
+	return append([]string{"ip", "netns", "exec", ns.Name, name}, args...)
+}
+
 // Run runs a short set-up command inside the namespace and returns its
 // combined output in the error when it fails.
 func (ns NS) Run(name string, args ...string) error {

@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"sync"
+
+	"github.com/rtmp-edge/rtmp-edge/integration/peers"
 )
 
 // ErrLabUnavailable means this machine cannot host the lab at all (not root,
@@ -32,10 +33,10 @@ func preflight() error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("%w: not root (namespaces, veths and IP_TRANSPARENT need CAP_SYS_ADMIN/CAP_NET_ADMIN)", ErrLabUnavailable)
 	}
-	for _, tool := range []string{"ip", "nft"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%w: %s not found (install iproute2 and nftables): %w", ErrLabUnavailable, tool, err)
-		}
+	// Missing tools are installed (the project's rule: a missing peer is
+	// installed, never a reason to skip); only a failed install is "unavailable".
+	if err := peers.Install("ip", "nft"); err != nil {
+		return fmt.Errorf("%w: iproute2 or nftables missing and not installable: %w", ErrLabUnavailable, err)
 	}
 	sweepStale()
 	probe := NS{Name: namespaceName(newRunID(), "p")}
