@@ -48,7 +48,7 @@ func TestLab(t *testing.T) {
 		var err error
 		for try := 0; try < 3; try++ {
 			var got harness.Packets
-			got, err = harness.PlayFFmpeg(t, u, 3*time.Second)
+			got, err = harness.PlayFFmpeg(u, 3*time.Second)
 			if err == nil {
 				err = got.CheckSubsetOf(published, 20)
 			}

@@ -19,7 +19,7 @@ func TestPlayThroughEdge(t *testing.T) {
 	c.waitMirrored(t, "demo")
 
 	t.Run("ffmpeg", func(t *testing.T) {
-		got, err := harness.PlayFFmpeg(t, url("rtmp", c.rtmp, "demo"), 3*time.Second)
+		got, err := harness.PlayFFmpeg(url("rtmp", c.rtmp, "demo"), 3*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}

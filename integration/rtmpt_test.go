@@ -24,7 +24,7 @@ func TestRTMPT(t *testing.T) {
 	c.waitMirrored(t, "tun")
 
 	t.Run("ffmpeg-play", func(t *testing.T) {
-		got, err := harness.PlayFFmpeg(t, url("rtmpt", c.rtmpt, "tun"), 3*time.Second)
+		got, err := harness.PlayFFmpeg(url("rtmpt", c.rtmpt, "tun"), 3*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,7 +49,7 @@ func TestRTMPT(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				got, err := harness.PlayFFmpeg(t, url(scheme, c.mixed, "tun"), 4*time.Second)
+				got, err := harness.PlayFFmpeg(url(scheme, c.mixed, "tun"), 4*time.Second)
 				if err == nil {
 					err = got.CheckSubsetOf(published, 20)
 				}

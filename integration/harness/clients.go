@@ -24,10 +24,10 @@ func Publish(t testing.TB, url, flvPath string) *Proc {
 }
 
 // PlayFFmpeg plays url with ffmpeg for about d of media and returns the packets
-// received (framemd5). The whole run is bounded by d + 30 s.
-func PlayFFmpeg(t testing.TB, url string, d time.Duration) (Packets, error) {
-	t.Helper()
-	RequireTool(t, "ffmpeg")
+// received (framemd5). The whole run is bounded by d + 30 s. It takes no
+// testing.TB so that it can run in a goroutine: call RequireTool(t, "ffmpeg")
+// first (MakeTestStream and Publish do).
+func PlayFFmpeg(url string, d time.Duration) (Packets, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
 	defer cancel()
 	secs := strconv.FormatFloat(d.Seconds(), 'f', 1, 64)

@@ -25,7 +25,7 @@ func TestSelfPeers(t *testing.T) {
 
 	url := "rtmp://" + mirror.Opts.RTMPAddr + "/live/self"
 	t.Run("ffmpeg", func(t *testing.T) {
-		got, err := PlayFFmpeg(t, url, 3*time.Second)
+		got, err := PlayFFmpeg(url, 3*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
