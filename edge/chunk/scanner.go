@@ -33,9 +33,9 @@ type chunkStream struct {
 }
 
 // Scanner is a push-style, incremental parser of one client→server chunk
-// stream. It never changes or keeps the bytes it is fed: it only tracks the
-// chunk-header state and reassembles the kept messages (Kept), which it
-// hands to emit. A Scanner is not safe for concurrent use.
+// stream. It never changes the bytes it is fed and never holds on to the
+// caller's slice: it tracks the chunk-header state and copies only the
+// payloads of kept messages (Kept), which it reassembles and hands to emit. A Scanner is not safe for concurrent use.
 //
 // Memory: at most MaxChunkStreams chunk streams, at most 2×MaxCommand of
 // unfinished kept messages, and up to 2 KiB of spare buffer per chunk stream.
@@ -109,15 +109,15 @@ func (s *Scanner) Feed(b []byte, emit func(Message) error) error {
 			}
 			continue
 		}
-		n := min(uint32(len(b)), s.chunkLeft)
+		n := min(len(b), int(s.chunkLeft))
 		st := s.cur
 		if st.keep {
 			st.buf = append(st.buf, b[:n]...)
 		}
 		b = b[n:]
 		s.consumed += int64(n)
-		s.chunkLeft -= n
-		st.remaining -= n
+		s.chunkLeft -= uint32(n)
+		st.remaining -= uint32(n)
 		if err := s.endChunkIfDone(emit); err != nil {
 			return s.fail(err)
 		}
