@@ -8,7 +8,7 @@
 #    capabilities, passed on as ambient capabilities:
 #      CAP_NET_ADMIN         IP_TRANSPARENT: binding the client's address when
 #                            dialing a media server (source: clientip)
-#      CAP_NET_BIND_SERVICE  listening on port 80 (and 1935 is harmless)
+#      CAP_NET_BIND_SERVICE  listening on port 80 (below 1024; 1935 needs nothing)
 #    --no-new-privs: nothing the edge could exec ever gains more.
 #
 # Why not `setcap cap_net_admin+ep` on the binary and `USER rtmp-edge`? The
@@ -18,7 +18,7 @@
 # in debian:12-slim) does both steps in one process and no extra package.
 #
 # The paths and the user are those of lab/edge.Dockerfile; the environment
-# can change them, so lab/lab_test.go runs this very script outside docker:
+# can change them, so the tests (lab/sim_linux_test.go) run this very script outside docker:
 #   RTMP_EDGE_SETUP [/usr/local/sbin/transparent-setup.sh]
 #   RTMP_EDGE_BIN [/usr/local/bin/rtmp-edge]
 #   RTMP_EDGE_USER [rtmp-edge], RTMP_EDGE_GROUP [the user's name]

@@ -4,7 +4,7 @@
 --
 -- Structure: the packaged crtmpserver.lua / configs/flvplayback.lua of
 -- crtmpserver 1.0 (see /work/shared/reference/peers.md §1.3). CI parses this
--- file with `luac5.1 -p` (lab/lab_test.go); only the containers run it.
+-- file with `luac5.1 -p` (go test ./lab/); only the containers run it.
 configuration=
 {
 	-- Stay in the foreground: the container's main process.

@@ -9,7 +9,7 @@
 -- so it is the one called "live" here, and appselector (the default
 -- application, peers.md §1.3) hands each connection to the application its
 -- connect command names. flvplayback keeps "vod". CI parses this file with
--- `luac5.1 -p` (lab/lab_test.go); only the containers run it.
+-- `luac5.1 -p` (go test ./lab/); only the containers run it.
 configuration=
 {
 	-- Stay in the foreground: the container's main process.

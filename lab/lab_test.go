@@ -1,5 +1,7 @@
 package lab
 
+// Shared helpers of the lab tests: tools, commands, scratch files.
+
 import (
 	"bytes"
 	"context"
