@@ -142,3 +142,13 @@ func TestParseStreamCommand(t *testing.T) {
 		})
 	}
 }
+
+// nginx-rtmp and Red5 skip the leading byte of an AMF3 command whatever it is.
+func TestParseCommandAMF3LeadingByteSkipped(t *testing.T) {
+	for _, lead := range []byte{0x00, 0x03, 0xFF} {
+		cmd, err := ParseCommand(append([]byte{lead}, command("play", 4, nullF, S("s"))...), TypeCommandAMF3)
+		if err != nil || cmd.Name != "play" || cmd.TxID != 4 {
+			t.Errorf("leading byte %#x: %+v, %v", lead, cmd, err)
+		}
+	}
+}

@@ -169,3 +169,14 @@ func TestDecodeTruncatedEverywhere(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestLimitsDefaults(t *testing.T) {
+	got := Limits{}.withDefaults()
+	if got != (Limits{MaxDepth: 16, MaxValues: 4096, MaxString: 64 << 10}) {
+		t.Errorf("defaults = %+v", got)
+	}
+	got = Limits{MaxDepth: 2, MaxValues: -1, MaxString: 10}.withDefaults()
+	if got != (Limits{MaxDepth: 2, MaxValues: 4096, MaxString: 10}) {
+		t.Errorf("partial = %+v", got)
+	}
+}
