@@ -1,0 +1,230 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/rtmp-edge/rtmp-edge/cmd/rtmp-bench/internal/flvsrc"
+	"github.com/rtmp-edge/rtmp-edge/cmd/rtmp-bench/internal/rtmpraw"
+	"github.com/rtmp-edge/rtmp-edge/rtmpt"
+)
+
+// client is one simulated publisher or player.
+type client struct {
+	cfg *Config
+	st  *clientStats
+	src netip.Addr // zero: the OS chooses
+}
+
+// run sets up sessions until ctx ends: one that lasts the whole run, or with
+// Reconnect one after another. A failed session is retried after a pause.
+func (c *client) run(ctx context.Context) {
+	for ctx.Err() == nil {
+		err := c.session(ctx)
+		if err != nil && !ended(ctx) {
+			c.st.addError(err)
+			select { // do not hammer a refusing server
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if !c.cfg.Reconnect && err == nil {
+			return
+		}
+	}
+}
+
+// ended reports whether ctx is over. A context derived with an earlier or
+// equal deadline (the dial's) may report its timeout a moment before ctx's
+// own timer fires, so the deadline is checked too: failures caused by the end
+// of the run are not errors.
+func ended(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
+}
+
+func (c *client) dial(ctx context.Context) (net.Conn, error) {
+	t := c.st.target
+	dctx, cancel := context.WithTimeout(ctx, c.connectTimeout())
+	defer cancel()
+	var local *net.TCPAddr
+	if c.src.IsValid() {
+		local = net.TCPAddrFromAddrPort(netip.AddrPortFrom(c.src, 0))
+	}
+	var nc net.Conn
+	var err error
+	if t.Proto == "rtmpt" {
+		nc, err = rtmpt.Dial(dctx, t.Addr, rtmpt.ClientOptions{LocalAddr: local})
+	} else {
+		d := net.Dialer{}
+		if local != nil {
+			d.LocalAddr = local
+		}
+		nc, err = d.DialContext(dctx, "tcp", t.Addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %w", errDial, t.Addr, err)
+	}
+	return countingConn{Conn: nc, st: c.st}, nil
+}
+
+func (c *client) connectTimeout() time.Duration {
+	if c.cfg.ConnectTimeout > 0 {
+		return c.cfg.ConnectTimeout
+	}
+	return rtmpraw.DefaultTimeout
+}
+
+// session runs one connection: dial, handshake, connect, createStream,
+// publish or play, then media until ctx ends (or Hold passes, with Reconnect).
+func (c *client) session(ctx context.Context) error {
+	start := time.Now()
+	nc, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	rc := rtmpraw.NewConn(nc)
+	defer rc.Close()
+	stop := context.AfterFunc(ctx, func() { _ = rc.Close() })
+	defer stop()
+	rc.Timeout = c.connectTimeout()
+	publisher := c.st.role == rolePublish
+	if publisher {
+		rc.ChunkSize = c.cfg.ChunkSize
+	}
+	if err := rc.ClientHandshake(); err != nil {
+		return fmt.Errorf("%w: %w", errHandshake, err)
+	}
+	params := rtmpraw.ConnectParams{App: c.st.target.App, TCURL: c.st.target.TCURL, FlashVer: "LNX 9,0,124,2"}
+	if publisher {
+		params.FlashVer, params.Type = "FMLE/3.0 (compatible; rtmp-bench)", "nonprivate"
+	}
+	if err := rc.Connect(params); err != nil {
+		return err
+	}
+	c.st.addConnect(time.Since(start))
+	sid, err := rc.CreateStream()
+	if err != nil {
+		return err
+	}
+	if publisher {
+		err = rc.Publish(sid, c.st.stream)
+	} else {
+		err = rc.Play(sid, c.st.stream)
+	}
+	if err != nil {
+		return err
+	}
+	c.st.sessions.Add(1)
+	c.st.connected.Store(true)
+	defer c.st.connected.Store(false)
+
+	sctx := ctx
+	if c.cfg.Reconnect {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(ctx, c.cfg.Hold)
+		defer cancel()
+		stopS := context.AfterFunc(sctx, func() { _ = rc.Close() })
+		defer stopS()
+	}
+	if publisher {
+		err = c.publish(sctx, rc, sid)
+	} else {
+		err = c.play(sctx, rc, start)
+	}
+	if ended(sctx) {
+		return nil // the end of the run (or of the hold) closed the connection
+	}
+	return err
+}
+
+// play reads until the connection ends, recording the first media packet.
+func (c *client) play(ctx context.Context, rc *rtmpraw.Conn, start time.Time) error {
+	recorded := false
+	for {
+		if !recorded && rc.MediaMessages > 0 {
+			recorded = true
+			c.st.addFirstPacket(rc.FirstMediaAt.Sub(start))
+		}
+		if _, err := rc.ReadMessage(); err != nil {
+			return fmt.Errorf("play read: %w", err)
+		}
+	}
+}
+
+// writeBatch is how many bytes an unpaced publisher gathers per write.
+const writeBatch = 64 << 10
+
+// publish sends the stream until ctx ends. A reader goroutine drains what the
+// server sends (acknowledgements, pings) so that its buffers never fill.
+func (c *client) publish(ctx context.Context, rc *rtmpraw.Conn, sid uint32) error {
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := rc.ReadMessage(); err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
+	if c.cfg.Idle {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-readErr:
+			return fmt.Errorf("publisher read: %w", err)
+		}
+	}
+	var src flvsrc.Source
+	if c.cfg.FLV != nil {
+		src = c.cfg.FLV.Loop()
+	} else {
+		src = flvsrc.NewSynthetic(flvsrc.SyntheticParams{Bitrate: c.cfg.Bitrate, FPS: c.cfg.FPS, GOP: c.cfg.GOP})
+	}
+	buf := make([]byte, 0, writeBatch+c.cfg.ChunkSize+64)
+	start := time.Now()
+	var sentBits float64
+	for {
+		t := src.Next()
+		csid := rtmpraw.CSIDVideo
+		switch t.Type {
+		case flvsrc.TagAudio:
+			csid = rtmpraw.CSIDAudio
+		case flvsrc.TagScript:
+			csid = rtmpraw.CSIDData
+		}
+		buf = rtmpraw.AppendMessage(buf, c.cfg.ChunkSize, csid, t.Timestamp, t.Type, sid, t.Data)
+		sentBits += float64(len(t.Data) * 8)
+		if c.cfg.Bitrate == 0 && len(buf) < writeBatch {
+			continue
+		}
+		if err := rc.Write(buf); err != nil {
+			select {
+			case rerr := <-readErr: // the reader usually knows why
+				return fmt.Errorf("publisher write: %w (read: %w)", err, rerr)
+			default:
+				return fmt.Errorf("publisher write: %w", err)
+			}
+		}
+		buf = buf[:0]
+		if c.cfg.Bitrate > 0 {
+			due := start.Add(time.Duration(sentBits / float64(c.cfg.Bitrate) * float64(time.Second)))
+			if wait := time.Until(due); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(wait):
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
