@@ -19,7 +19,7 @@ func TestServerKilled(t *testing.T) {
 	c.waitMirrored(t, "live1")
 
 	keeper := harness.StartPlayer(t, harness.PlayerOptions{Addr: c.rtmp, LocalIP: harness.ClientIP(40, 1), Stream: "live1"})
-	if err := keeper.WaitPackets(50, 15*time.Second); err != nil {
+	if err := keeper.WaitPackets(25, 15*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	home := c.serverOfPlayer(t, "live1")
@@ -34,7 +34,7 @@ func TestServerKilled(t *testing.T) {
 		return l.Msg() == "server down" && l.Str("server") == victim
 	}, 20*time.Second)
 
-	if err := keeper.WaitPackets(100, 15*time.Second); err != nil {
+	if err := keeper.WaitPackets(50, 15*time.Second); err != nil {
 		t.Fatalf("player on %s after %s died: %v", home, victim, err)
 	}
 	if err := keeper.Packets().CheckSubsetOf(published, 20); err != nil {

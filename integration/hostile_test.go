@@ -33,7 +33,7 @@ func TestHostileClients(t *testing.T) {
 	harness.Publish(t, url("rtmp", c.media["media03"].Opts.RTMPAddr, "good"), flv)
 	c.media["media03"].WaitStat(t, "publisher of good", hasPublisher("good"), 20*time.Second)
 	good := harness.StartPlayer(t, harness.PlayerOptions{Addr: c.rtmp, LocalIP: harness.ClientIP(50, 1), Stream: "good"})
-	if err := good.WaitPackets(30, 15*time.Second); err != nil {
+	if err := good.WaitPackets(20, 15*time.Second); err != nil {
 		t.Fatal(err)
 	}
 
@@ -94,7 +94,16 @@ func TestHostileClients(t *testing.T) {
 		})
 	}
 
-	if err := good.WaitPackets(50, 15*time.Second); err != nil {
+	rejected, err := c.edge.MetricSum("rtmp_edge_rejected_total", map[string]string{"listener": "rtmp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// StartEdge's readiness probes are rejected too, hence "at least".
+	if rejected < float64(len(cases)) {
+		t.Errorf("rtmp_edge_rejected_total{listener=\"rtmp\"} = %v, want at least %d", rejected, len(cases))
+	}
+
+	if err := good.WaitPackets(25, 15*time.Second); err != nil {
 		t.Fatalf("good player during the hostile clients: %v", err)
 	}
 	if err := good.Err(); err != nil {

@@ -38,7 +38,7 @@ func TestPlayThroughEdge(t *testing.T) {
 	})
 	t.Run("go-player", func(t *testing.T) {
 		p := harness.StartPlayer(t, harness.PlayerOptions{Addr: c.rtmp, LocalIP: harness.ClientIP(20, 1), Stream: "demo"})
-		if err := p.WaitPackets(120, 15*time.Second); err != nil {
+		if err := p.WaitPackets(30, 15*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		if err := p.Packets().CheckSubsetOf(published, 20); err != nil {

@@ -19,11 +19,17 @@ func TestPublishGoesToUploadServer(t *testing.T) {
 	flv := harness.MakeTestStream(t, 4)
 
 	pub := harness.Publish(t, url("rtmp", c.rtmp, "up1"), flv)
-	c.media["media03"].WaitStat(t, "publisher of up1", hasPublisher("up1"), 20*time.Second)
+	st := c.media["media03"].WaitStat(t, "publisher of up1", hasPublisher("up1"), 20*time.Second)
+	// The edge replays the client's connect verbatim: nginx sees ffmpeg's flashVer.
+	if fv := st.Stream("up1").Publishers[0].FlashVer; !strings.HasPrefix(fv, "FMLE/") {
+		t.Errorf("publisher on media03 has flashver %q, want ffmpeg's FMLE/…", fv)
+	}
 	for _, name := range []string{"media01", "media02"} {
-		// The copies there are media03's pushes, not the client's own session.
-		if st := c.media[name].Stat(t).Stream("up1"); len(st.Publishers) > 1 {
-			t.Errorf("%s has %d publishers of up1", name, len(st.Publishers))
+		// What is there is media03's push relay, never the client itself.
+		for _, p := range c.media[name].Stat(t).Stream("up1").Publishers {
+			if strings.HasPrefix(p.FlashVer, "FMLE/") {
+				t.Errorf("the client's publish of up1 reached %s", name)
+			}
 		}
 	}
 	pub.Stop()

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -347,6 +348,40 @@ func (e *Edge) MetricsText() (string, error) {
 		return "", fmt.Errorf("read metrics: %w", err)
 	}
 	return string(b), nil
+}
+
+// MetricSum adds up the samples of metric name (e.g. "rtmp_edge_rejected_total")
+// whose labels include every pair in labels.
+func (e *Edge) MetricSum(name string, labels map[string]string) (float64, error) {
+	text, err := e.MetricsText()
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		match := true
+		for k, v := range labels {
+			if !strings.Contains(rest, k+`="`+v+`"`) {
+				match = false
+			}
+		}
+		f := strings.Fields(rest)
+		if !match || len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("metric line %q: %w", line, err)
+		}
+		sum += v
+	}
+	return sum, nil
 }
 
 // ServerUp reports whether server of backend is up: from the metrics gauge

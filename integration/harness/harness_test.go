@@ -44,7 +44,7 @@ func TestSelfPeers(t *testing.T) {
 	})
 	t.Run("go-player", func(t *testing.T) {
 		p := StartPlayer(t, PlayerOptions{Addr: mirror.Opts.RTMPAddr, LocalIP: ClientIP(250, 5), Stream: "self"})
-		if err := p.WaitPackets(120, 15*time.Second); err != nil {
+		if err := p.WaitPackets(25, 15*time.Second); err != nil {
 			t.Fatal(err)
 		}
 		if err := p.Packets().CheckSubsetOf(published, 10); err != nil {

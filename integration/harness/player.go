@@ -380,22 +380,25 @@ func (p *Player) MediaBytes() int64 {
 }
 
 // WaitPackets waits until the player has received at least n more media packets
-// than it had when called, or fails after timeout or when the connection ends.
+// of each codec (h264 and aac) than it had when called, or fails after timeout
+// or when the connection ends.
 func (p *Player) WaitPackets(n int, timeout time.Duration) error {
-	start := len(p.Packets())
+	start := p.Packets()
+	v0, a0 := start.Count("h264"), start.Count("aac")
 	deadline := time.Now().Add(timeout)
 	for {
-		got := len(p.Packets()) - start
-		if got >= n {
+		now := p.Packets()
+		v, a := now.Count("h264")-v0, now.Count("aac")-a0
+		if v >= n && a >= n {
 			return nil
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("player ended after %d of %d packets: %v", got, n, p.Err())
+			return fmt.Errorf("player ended after %d h264 and %d aac of %d each: %v", v, a, n, p.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d of %d packets within %s: %w", got, n, timeout, ErrNoPackets)
+			return fmt.Errorf("%d h264 and %d aac packets of %d each within %s: %w", v, a, n, timeout, ErrNoPackets)
 		}
 	}
 }

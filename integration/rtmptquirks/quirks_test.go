@@ -68,7 +68,7 @@ backends:
 					return rtmpt.Dial(ctx, tunnel, opts)
 				},
 			})
-			if err := p.WaitPackets(60, 20*time.Second); err != nil {
+			if err := p.WaitPackets(25, 20*time.Second); err != nil {
 				t.Fatal(err)
 			}
 			if err := p.Packets().CheckSubsetOf(published, 10); err != nil {
