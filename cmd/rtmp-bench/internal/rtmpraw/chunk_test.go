@@ -95,6 +95,18 @@ func TestChunkCompressedHeaders(t *testing.T) {
 	}
 }
 
+// A type-1 header in the middle of a message must not leave the reader with
+// more bytes read than the new, shorter length (found by FuzzChunkReader).
+func TestChunkHeaderMidMessageStartsANewMessage(t *testing.T) {
+	b := []byte{0x04, 0, 0, 0, 0, 1, 0, TypeAudio, 1, 0, 0, 0}   // fmt0, 256-byte message
+	b = append(b, make([]byte, 128)...)                          // first chunk only
+	b = append(b, 0x44, 0, 0, 1, 0, 0, 2, TypeAudio, 0xaa, 0xbb) // fmt1: a new 2-byte message
+	msgs := readAll(t, b, true)
+	if len(msgs) != 1 || msgs[0].Length != 2 || !bytes.Equal(msgs[0].Payload, []byte{0xaa, 0xbb}) {
+		t.Fatalf("got %+v, want the 2-byte message", msgs)
+	}
+}
+
 func TestChunkReaderSkipsMedia(t *testing.T) {
 	b := AppendMessage(nil, 128, CSIDVideo, 0, TypeVideo, 1, make([]byte, 1000))
 	b = AppendMessage(b, 128, CSIDData, 0, TypeDataAMF0, 1, []byte{5})

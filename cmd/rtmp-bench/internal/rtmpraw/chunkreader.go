@@ -115,6 +115,9 @@ func (r *Reader) readChunk() (Message, bool, error) {
 	if fmtType != 0 && !cs.started {
 		return Message{}, false, fmt.Errorf("%w: fmt %d on csid %d", ErrNoPreviousHeader, fmtType, csid)
 	}
+	if fmtType < 3 && cs.done > 0 {
+		cs.done = 0 // a full header mid-message starts a new one (as FFmpeg reads it); the partial one is dropped
+	}
 	newMessage := cs.done == 0
 	hlen := [4]int{11, 7, 3, 0}[fmtType]
 	h := r.hdr[:hlen]
