@@ -22,13 +22,14 @@ import (
 
 // Config configures a Server.
 type Config struct {
-	Source    bool         // players receive a generated stream (else nothing)
-	FLV       *flvsrc.File // what source mode plays; nil = synthetic
-	Bitrate   int          // source mode, bits/s per player; 0 = as fast as possible
-	FPS, GOP  int          // synthetic shape
-	ChunkSize int          // outgoing chunk size; 0 = 60000
-	MaxConns  int          // refuse connections above this many; 0 = 100000
-	Logger    *slog.Logger // nil = slog.Default()
+	Source    bool          // players receive a generated stream (else nothing)
+	FLV       *flvsrc.File  // what source mode plays; nil = synthetic
+	Bitrate   int           // source mode, bits/s per player; 0 = as fast as possible
+	FPS, GOP  int           // synthetic shape
+	ChunkSize int           // outgoing chunk size; 0 = 60000
+	MaxConns  int           // refuse connections above this many; 0 = 100000
+	Timeout   time.Duration // handshake and session setup; 0 = rtmpraw.DefaultTimeout
+	Logger    *slog.Logger  // nil = slog.Default()
 }
 
 // Stats counts what the server saw.
@@ -182,6 +183,7 @@ func (s *Server) handle(c net.Conn) {
 	}()
 	rc := rtmpraw.NewConn(countingConn{Conn: c, s: s})
 	rc.ChunkSize = s.cfg.ChunkSize
+	rc.Timeout = s.cfg.Timeout
 	if err := rc.ServerHandshake(); err != nil {
 		s.log.Debug("handshake failed", "client", c.RemoteAddr().String(), "err", err)
 		return
