@@ -3,10 +3,15 @@
 package netns
 
 import (
+	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rtmp-edge/rtmp-edge/integration/harness"
@@ -120,6 +125,10 @@ func TestEdgeInLab(t *testing.T) {
 
 	t.Run("accept_proxy: header address drives affinity, transparent dialing and logs", func(t *testing.T) {
 		checkBehindProxy(t, lab, media, edge)
+	})
+
+	t.Run("accept_proxy: an RTMPT session belongs to the header's address", func(t *testing.T) {
+		checkTunnelOwner(t, lab)
 	})
 
 	t.Run("source client: media sees the client's address and port", func(t *testing.T) {
@@ -260,4 +269,53 @@ func checkBehindProxy(t *testing.T, lab *Lab, media []*Media, edge *Edge) {
 			t.Errorf("edge logged a session of listener behind from %q, want a PROXY header address %v", ip, ClaimedIPs)
 		}
 	}
+}
+
+// checkTunnelOwner opens an RTMPT session through a front that claims one
+// address and uses it through a front that claims another: both fronts reach
+// the edge from 198.18.1.2, so only the PROXY header tells them apart.
+func checkTunnelOwner(t *testing.T, lab *Lab) {
+	owner := startForwarder(t, lab.Client, hostPort(ClientIP, 20100), ProxyTo(&lab.Client, edgeBehind, 1, ClaimedIPs[1]))
+	other := startForwarder(t, lab.Client, hostPort(ClientIP, 20101), ProxyTo(&lab.Client, edgeBehind, 2, ClaimedIPs[2]))
+	web := NSHTTPClient(lab.Client)
+
+	status, body := tunnelPost(t, web, owner.Addr(), "/open/1")
+	if status != http.StatusOK {
+		t.Fatalf("/open/1 through the %s front: status %d, want 200", ClaimedIPs[1], status)
+	}
+	sid := strings.TrimSpace(string(body))
+	if sid == "" {
+		t.Fatal("/open/1 answered no session id")
+	}
+	for _, path := range []string{"/idle/" + sid + "/1", "/close/" + sid + "/1"} {
+		if status, _ := tunnelPost(t, web, other.Addr(), path); status != http.StatusNotFound {
+			t.Errorf("%s through the %s front (another client): status %d, want 404", path, ClaimedIPs[2], status)
+		}
+	}
+	if status, _ := tunnelPost(t, web, owner.Addr(), "/close/"+sid+"/1"); status != http.StatusOK {
+		t.Errorf("/close through the owner's %s front: status %d, want 200 (the session must still be the owner's)", ClaimedIPs[1], status)
+	}
+}
+
+// tunnelPost sends one RTMPT request (one poll byte of body, as clients do)
+// and returns the status and the first KiB of the reply.
+func tunnelPost(t *testing.T, web *http.Client, front net.Addr, path string) (int, []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), statTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+front.String()+path, bytes.NewReader([]byte{0}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-fcs")
+	resp, err := web.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s through %s: %v", path, front, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+	if err != nil {
+		t.Fatalf("read reply to %s: %v", path, err)
+	}
+	return resp.StatusCode, body
 }
