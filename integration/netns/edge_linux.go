@@ -36,7 +36,6 @@ var ErrServersDown = errors.New("netns: edge does not report every server up")
 type Edge struct {
 	Proc    *harness.Proc
 	Config  string
-	lab     *Lab
 	metrics *http.Client
 }
 
@@ -56,7 +55,7 @@ func StartEdge(t testing.TB, lab *Lab, yamlConfig string, listeners, servers []s
 	if out, err := lab.Edge.Command(ctx, bin, "-check", "-config", conf).CombinedOutput(); err != nil {
 		t.Fatalf("rtmp-edge -check refuses the lab's config: %v\n%s\nconfig:\n%s", err, out, yamlConfig)
 	}
-	e := &Edge{Config: yamlConfig, lab: lab, metrics: NSHTTPClient(lab.Edge)}
+	e := &Edge{Config: yamlConfig, metrics: NSHTTPClient(lab.Edge)}
 	// Info level: the session lines Sessions reads must stay within the
 	// output tail harness.Proc keeps.
 	e.Proc = harness.StartProc(t, "rtmp-edge", lab.Edge.Argv(bin, "-config", conf, "-log-format", "json", "-log-level", "info")...)

@@ -101,13 +101,16 @@ func NewLab(t testing.TB) *Lab {
 	return lab
 }
 
+// ipStep is one `ip -n <ns> ...` command of the wiring.
+type ipStep struct {
+	ns   NS
+	args []string
+}
+
 // wire adds the veths, addresses and routes, and turns forwarding off in the
 // edge namespace so that no packet crosses it unless a proxy relays it.
 func (l *Lab) wire() error {
-	steps := []struct {
-		ns   NS
-		args []string
-	}{
+	steps := []ipStep{
 		{l.Client, []string{"link", "set", "lo", "up"}},
 		{l.Edge, []string{"link", "set", "lo", "up"}},
 		{l.Media, []string{"link", "set", "lo", "up"}},
@@ -117,28 +120,23 @@ func (l *Lab) wire() error {
 		{l.Client, []string{"addr", "add", ClientIP.String() + "/24", "dev", "toedge"}},
 		{l.Edge, []string{"addr", "add", EdgeClientIP.String() + "/24", "dev", "toclient"}},
 		{l.Edge, []string{"addr", "add", EdgeMediaIP.String() + "/24", "dev", "tomedia"}},
-		{l.Client, []string{"link", "set", "toedge", "up"}},
-		{l.Edge, []string{"link", "set", "toclient", "up"}},
-		{l.Edge, []string{"link", "set", "tomedia", "up"}},
-		{l.Media, []string{"link", "set", "toedge", "up"}},
-		{l.Client, []string{"route", "add", "default", "via", EdgeClientIP.String()}},
 	}
+	// The claimed addresses are real hosts of the client network, as they
+	// would be behind an L4 balancer.
 	for _, ip := range ClaimedIPs {
-		steps = append(steps, struct {
-			ns   NS
-			args []string
-		}{l.Client, []string{"addr", "add", ip.String() + "/24", "dev", "toedge"}})
+		steps = append(steps, ipStep{l.Client, []string{"addr", "add", ip.String() + "/24", "dev", "toedge"}})
 	}
 	for _, ip := range MediaIPs {
-		steps = append(steps, struct {
-			ns   NS
-			args []string
-		}{l.Media, []string{"addr", "add", ip.String() + "/24", "dev", "toedge"}})
+		steps = append(steps, ipStep{l.Media, []string{"addr", "add", ip.String() + "/24", "dev", "toedge"}})
 	}
-	steps = append(steps, struct {
-		ns   NS
-		args []string
-	}{l.Media, []string{"route", "add", "default", "via", EdgeMediaIP.String()}})
+	steps = append(steps,
+		ipStep{l.Client, []string{"link", "set", "toedge", "up"}},
+		ipStep{l.Edge, []string{"link", "set", "toclient", "up"}},
+		ipStep{l.Edge, []string{"link", "set", "tomedia", "up"}},
+		ipStep{l.Media, []string{"link", "set", "toedge", "up"}},
+		ipStep{l.Client, []string{"route", "add", "default", "via", EdgeClientIP.String()}},
+		ipStep{l.Media, []string{"route", "add", "default", "via", EdgeMediaIP.String()}},
+	)
 	for _, s := range steps {
 		if err := s.ns.IP(s.args...); err != nil {
 			return err
