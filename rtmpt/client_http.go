@@ -79,12 +79,24 @@ func (p *httpPoster) roundTrip(path string, body []byte) (status int, reply []by
 		return 0, nil, false, fmt.Errorf("read response: %w", err)
 	}
 	defer resp.Body.Close()
-	reply, err = io.ReadAll(io.LimitReader(resp.Body, clientMaxReply+1))
-	if err != nil {
-		return 0, nil, false, fmt.Errorf("read response body: %w", err)
-	}
-	if len(reply) > clientMaxReply {
-		return 0, nil, false, ErrReplyTooLarge
+	switch {
+	case resp.ContentLength > clientMaxReply:
+		return 0, nil, false, fmt.Errorf("%w: content length %d", ErrReplyTooLarge, resp.ContentLength)
+	case resp.ContentLength >= 0:
+		// The usual case (our server always sends Content-Length): one
+		// allocation of the right size.
+		reply = make([]byte, resp.ContentLength)
+		if _, err := io.ReadFull(resp.Body, reply); err != nil {
+			return 0, nil, false, fmt.Errorf("read response body: %w", err)
+		}
+	default:
+		reply, err = io.ReadAll(io.LimitReader(resp.Body, clientMaxReply+1))
+		if err != nil {
+			return 0, nil, false, fmt.Errorf("read response body: %w", err)
+		}
+		if len(reply) > clientMaxReply {
+			return 0, nil, false, ErrReplyTooLarge
+		}
 	}
 	return resp.StatusCode, reply, !resp.Close, nil
 }

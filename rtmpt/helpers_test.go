@@ -166,3 +166,5 @@ func dialTunnel(t testing.TB, addr string, opts ClientOptions) net.Conn {
 }
 
 var _ = errors.Is
+
+func timeNowPlus() time.Time { return time.Now().Add(waitTimeout) }

@@ -158,7 +158,7 @@ func TestFarAheadFails(t *testing.T) {
 // session after the idle timeout, even while the client keeps talking.
 func TestGapNeverFills(t *testing.T) {
 	conns := make(chan *Conn, 1)
-	srv, addr := startServer(t, Config{IdleTimeout: 200 * time.Millisecond}, recordingHandler(conns))
+	srv, addr := startServer(t, Config{IdleTimeout: 500 * time.Millisecond}, recordingHandler(conns))
 	c := dialRaw(t, addr, "")
 	id := c.open()
 	conn := recvConn(t, conns)
@@ -167,8 +167,10 @@ func TestGapNeverFills(t *testing.T) {
 	}
 	// Resending the held request keeps the session active, so only the gap
 	// rule can end it.
+	// (A new connection each time: fasthttp closes keep-alive connections
+	// idle for the short IdleTimeout, and a loaded machine may pause that long.)
 	waitFor(t, "gap failure", func() bool {
-		status, _ := c.post("/send/"+id+"/1", []byte("x"))
+		status, _ := dialRaw(t, addr, "").post("/send/"+id+"/1", []byte("x"))
 		return status == 404
 	})
 	st := srv.Stats()
@@ -188,7 +190,7 @@ func TestIdleTimeout(t *testing.T) {
 	upstreamClosed := make(chan struct{})
 	readErr := make(chan error, 1)
 	writeErr := make(chan error, 1)
-	srv, addr := startServer(t, Config{IdleTimeout: 100 * time.Millisecond}, func(c *Conn) {
+	srv, addr := startServer(t, Config{IdleTimeout: 300 * time.Millisecond}, func(c *Conn) {
 		defer c.Close()
 		// A stand-in for the media-server connection the edge relays to.
 		up, down := net.Pipe()
@@ -206,9 +208,8 @@ func TestIdleTimeout(t *testing.T) {
 		}
 		writeErr <- werr
 	})
-	c := dialRaw(t, addr, "")
-	id := c.open()
-	if status, _ := c.post("/send/"+id+"/0", []byte("abc")); status != 200 {
+	id := dialRaw(t, addr, "").open()
+	if status, _ := dialRaw(t, addr, "").post("/send/"+id+"/0", []byte("abc")); status != 200 {
 		t.Fatal("send failed")
 	}
 	select {
@@ -353,8 +354,8 @@ func TestManySessionsReleaseSlots(t *testing.T) {
 		defer handlers.Add(-1)
 		echoHandler(c)
 	})
-	c := dialRaw(t, addr, "")
 	for i := range 30 {
+		c := dialRaw(t, addr, "") // the short IdleTimeout also closes idle keep-alive connections
 		id := c.open()
 		switch i % 3 {
 		case 0:

@@ -11,8 +11,13 @@ import (
 // only buffer a tunnel session has in each direction, so its limit is the
 // back-pressure point: producers wait while limit bytes are pending.
 type byteQueue struct {
-	mu    sync.Mutex
+	mu sync.Mutex
+	// buf[head:] are the pending bytes. Consumed bytes are reclaimed by
+	// moving the rest to the front before buf would grow, so the backing
+	// array stays near limit (+ one body) instead of being reallocated as
+	// the window slides.
 	buf   []byte
+	head  int
 	limit int
 	// rErr is returned to consumers once buf is empty (io.EOF after a
 	// graceful end); wErr is returned to producers. Both nil while open.
@@ -54,12 +59,11 @@ func (q *byteQueue) write(p []byte, done <-chan struct{}) (int, error) {
 			q.mu.Unlock()
 			return n, nil
 		}
-		if free := q.limit - len(q.buf); free > 0 {
+		if free := q.limit - q.lenLocked(); free > 0 {
 			k := min(free, len(p))
-			q.buf = append(q.buf, p[:k]...)
+			q.appendLocked(p[:k])
 			p = p[k:]
 			n += k
-			q.signalLocked()
 			q.mu.Unlock()
 			continue
 		}
@@ -73,13 +77,26 @@ func (q *byteQueue) write(p []byte, done <-chan struct{}) (int, error) {
 	}
 }
 
+// appendAll adds all of p regardless of the limit, unless the producer side
+// is shut; it reports whether p was added. The caller bounds the overshoot
+// (session.feed waits for room first, so it is at most one body).
+func (q *byteQueue) appendAll(p []byte) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.wErr != nil {
+		return false
+	}
+	q.appendLocked(p)
+	return true
+}
+
 // read copies pending bytes into p, blocking while the queue is empty, until
 // done is closed (os.ErrDeadlineExceeded) or the queue ends (rErr).
 func (q *byteQueue) read(p []byte, done <-chan struct{}) (int, error) {
 	for {
 		q.mu.Lock()
-		if len(q.buf) > 0 {
-			n := copy(p, q.buf)
+		if q.lenLocked() > 0 {
+			n := copy(p, q.buf[q.head:])
 			q.consumeLocked(n)
 			q.mu.Unlock()
 			return n, nil
@@ -109,11 +126,11 @@ func (q *byteQueue) read(p []byte, done <-chan struct{}) (int, error) {
 func (q *byteQueue) take(prefix, max int) (out []byte, ended bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	k := min(len(q.buf), max)
+	k := min(q.lenLocked(), max)
 	out = make([]byte, prefix+k)
-	copy(out[prefix:], q.buf[:k])
+	copy(out[prefix:], q.buf[q.head:q.head+k])
 	q.consumeLocked(k)
-	return out, len(q.buf) == 0 && q.rErr != nil
+	return out, q.lenLocked() == 0 && q.rErr != nil
 }
 
 // consumeLocked drops n bytes from the front. Call with mu held.
@@ -121,10 +138,24 @@ func (q *byteQueue) consumeLocked(n int) {
 	if n == 0 {
 		return
 	}
-	q.buf = q.buf[n:]
-	if len(q.buf) == 0 {
-		q.buf = nil // let the backing array go instead of growing it forever
+	q.head += n
+	if q.head == len(q.buf) {
+		q.buf, q.head = q.buf[:0], 0
 	}
+	q.signalLocked()
+}
+
+// lenLocked is the number of pending bytes. Call with mu held.
+func (q *byteQueue) lenLocked() int { return len(q.buf) - q.head }
+
+// appendLocked adds p after the pending bytes, first moving them to the
+// front when that avoids growing buf. Call with mu held.
+func (q *byteQueue) appendLocked(p []byte) {
+	if q.head > 0 && len(q.buf)+len(p) > cap(q.buf) {
+		n := copy(q.buf, q.buf[q.head:])
+		q.buf, q.head = q.buf[:n], 0
+	}
+	q.buf = append(q.buf, p...)
 	q.signalLocked()
 }
 
@@ -132,7 +163,7 @@ func (q *byteQueue) consumeLocked(n int) {
 func (q *byteQueue) pending() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.buf)
+	return q.lenLocked()
 }
 
 // closeWrite ends the producer side: further writes fail with err, and
@@ -168,7 +199,7 @@ func (q *byteQueue) finish(err error) {
 func (q *byteQueue) closeRead(err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.buf = nil
+	q.buf, q.head = nil, 0
 	if q.rErr == nil || q.rErr == io.EOF {
 		q.rErr = err
 	}

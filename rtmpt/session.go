@@ -176,15 +176,12 @@ func (s *session) feed(b []byte) bool {
 			return false
 		}
 	}
-	s.conn.in.mu.Lock()
-	if s.conn.in.wErr == nil {
-		s.conn.in.buf = append(s.conn.in.buf, b...)
-		s.conn.in.signalLocked()
+	if s.conn.in.appendAll(b) {
 		s.srv.stats.bytesIn.Add(uint64(len(b)))
 	}
-	// else: the handler closed its Conn; the body has no reader and is
-	// dropped, while its remaining output is still delivered.
-	s.conn.in.mu.Unlock()
+	// else: the handler closed its Conn (the body has no reader and is
+	// dropped, while its remaining output is still delivered), or the
+	// session ended meanwhile.
 	return true
 }
 
