@@ -19,7 +19,12 @@ func writeReply(ctx *fasthttp.RequestCtx, status int, body []byte) {
 	h := &ctx.Response.Header
 	h.SetContentType(contentTypeFCS)
 	h.Set(fasthttp.HeaderCacheControl, "no-cache")
-	h.Set(fasthttp.HeaderConnection, "Keep-Alive")
+	// When the request asked to close (HTTP/1.0 without keep-alive, or
+	// "Connection: close"), fasthttp writes "Connection: close" itself; a
+	// Keep-Alive line beside it would contradict it.
+	if !ctx.Request.Header.ConnectionClose() {
+		h.Set(fasthttp.HeaderConnection, "Keep-Alive")
+	}
 	ctx.Response.SetBodyRaw(body)
 }
 

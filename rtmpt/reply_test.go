@@ -207,3 +207,26 @@ func TestIntervalGrowth(t *testing.T) {
 		t.Fatalf("interval on the first empty reply after data = %d, want 1", b)
 	}
 }
+
+// TestConnectionHeader: Keep-Alive for keep-alive requests, and a single
+// "Connection: close" (no contradicting Keep-Alive) when the client asked to
+// close; the status line stays HTTP/1.1 for HTTP/1.0 requests (librtmp).
+func TestConnectionHeader(t *testing.T) {
+	_, addr := startServer(t, Config{}, echoHandler)
+	cases := []struct {
+		req, want string
+	}{
+		{"POST /fcs/ident2 HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\n\x00", "\r\nConnection: Keep-Alive\r\n"},
+		{"POST /fcs/ident2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1\r\n\r\n\x00", "\r\nConnection: close\r\n"},
+		{"POST /fcs/ident2 HTTP/1.0\r\nContent-Length: 1\r\n\r\n\x00", "\r\nConnection: close\r\n"},
+		{"POST /fcs/ident2 HTTP/1.0\r\nConnection: Keep-Alive\r\nContent-Length: 1\r\n\r\n\x00", "\r\nConnection: keep-alive\r\n"},
+	}
+	for _, tc := range cases {
+		c := dialRaw(t, addr, "")
+		c.send(tc.req)
+		hdr, _, _ := c.response()
+		if !strings.HasPrefix(hdr, "HTTP/1.1 404 ") || !strings.Contains(hdr, tc.want) || strings.Count(hdr, "Connection:") != 1 {
+			t.Errorf("%q: reply header %q, want HTTP/1.1 and one %q", tc.req, hdr, strings.TrimSpace(tc.want))
+		}
+	}
+}
