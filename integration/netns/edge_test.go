@@ -24,6 +24,7 @@ var (
 	edgeProxied = hostPort(EdgeClientIP, 1936) // rtmpt + rtmp, PROXY v1 backend
 	edgeBehind  = hostPort(EdgeClientIP, 1937) // rtmpt + rtmp, accept_proxy, transparent backend
 	edgeClient  = hostPort(EdgeClientIP, 1938) // rtmp, backend with source: client
+	edgePlain   = hostPort(EdgeClientIP, 1939) // rtmp, backend with the default source
 )
 
 // minFrames is how many video frames each player must receive through the
@@ -49,6 +50,7 @@ listeners:
   - { name: proxied, address: "%s", protocols: [rtmpt, rtmp], backend: proxied }
   - { name: behind, address: "%s", protocols: [rtmpt, rtmp], backend: behind, accept_proxy: true }
   - { name: client, address: "%s", protocols: [rtmp], backend: client }
+  - { name: plain, address: "%s", protocols: [rtmp], backend: plain }
 backends:
   - name: transparent
     balance: roundrobin
@@ -65,10 +67,13 @@ backends:
 %s  - name: client
     balance: roundrobin
     source: client
-%s`, EdgeMetricsAddr, edgeRTMP, edgeHTTP, edgeProxied, edgeBehind, edgeClient,
+%s  - name: plain
+    balance: roundrobin
+%s`, EdgeMetricsAddr, edgeRTMP, edgeHTTP, edgeProxied, edgeBehind, edgeClient, edgePlain,
 		servers(MediaRTMPPort, "rtmp"),
 		// A TCP check: nginx's proxy_protocol listener needs the header first.
 		servers(MediaProxyPort, "tcp"),
+		servers(MediaRTMPPort, "rtmp"),
 		servers(MediaRTMPPort, "rtmp"),
 		servers(MediaRTMPPort, "rtmp"))
 }
@@ -79,12 +84,12 @@ func TestEdgeInLab(t *testing.T) {
 	lab := NewLab(t)
 	media := StartMedia(t, lab)
 	var servers []string
-	for _, b := range []string{"transparent", "proxied", "behind", "client"} {
+	for _, b := range []string{"transparent", "proxied", "behind", "client", "plain"} {
 		for _, m := range media {
 			servers = append(servers, b+"/"+m.Name)
 		}
 	}
-	edge := StartEdge(t, lab, labEdgeConfig(), []string{edgeRTMP, edgeHTTP, edgeProxied, edgeBehind, edgeClient}, servers)
+	edge := StartEdge(t, lab, labEdgeConfig(), []string{edgeRTMP, edgeHTTP, edgeProxied, edgeBehind, edgeClient, edgePlain}, servers)
 
 	t.Run("source clientip: rtmp publish, rtmp and rtmpt play show the client address", func(t *testing.T) {
 		stream := "transparent"
@@ -129,6 +134,17 @@ func TestEdgeInLab(t *testing.T) {
 
 	t.Run("accept_proxy: an RTMPT session belongs to the header's address", func(t *testing.T) {
 		checkTunnelOwner(t, lab)
+	})
+
+	t.Run("default source: media sees the edge's address (the lab can tell them apart)", func(t *testing.T) {
+		stream := "plain"
+		StartPublisher(t, lab.Client, stream, "rtmp://"+edgePlain+"/live/"+stream)
+		clients := waitClients(t, media, stream, 1)
+		for _, c := range clients {
+			if c.Address != EdgeMediaIP.String() {
+				t.Errorf("%s sees %s for a client of the default-source backend, want the edge's %s", c.Server, c.Address, EdgeMediaIP)
+			}
+		}
 	})
 
 	t.Run("source client: media sees the client's address and port", func(t *testing.T) {

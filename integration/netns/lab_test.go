@@ -16,7 +16,7 @@ import (
 )
 
 // statWait bounds how long a client may take to show up in /stat.
-const statWait = 20 * time.Second
+const statWait = 30 * time.Second
 
 // TestLabTopology checks the lab itself before any edge runs in it: the client
 // cannot reach a media server except through a proxy in the edge namespace,
