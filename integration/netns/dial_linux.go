@@ -74,11 +74,20 @@ func ListenIn(ns NS, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// TransparentTo dials to from inside ns, transparently from the address from.
-func TransparentTo(ns NS, from netip.Addr, to string) DialFunc {
-	return func(ctx context.Context, _ net.Conn) (net.Conn, error) {
-		return DialIn(ctx, ns, TransparentDialer(from), to)
+// TransparentFromClient dials to from inside ns, transparently from the
+// accepted connection's own address: a minimal `source: clientip` proxy.
+func TransparentFromClient(ns NS, to string) DialFunc {
+	return func(ctx context.Context, accepted net.Conn) (net.Conn, error) {
+		return DialIn(ctx, ns, TransparentDialer(peerIP(accepted)), to)
 	}
+}
+
+// peerIP is the IP a connection came from (invalid if it is not TCP).
+func peerIP(c net.Conn) netip.Addr {
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return a.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // ProxyTo dials to from inside ns (nil: the current namespace) and writes a

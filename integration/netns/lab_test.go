@@ -78,9 +78,7 @@ func TestLabTopology(t *testing.T) {
 	t.Run("transparent stand-in edge: media sees the client address", func(t *testing.T) {
 		// A minimal transparent proxy in the edge namespace, dialing media01
 		// from each client's own address, the way `source: clientip` must.
-		fwd := startForwarder(t, lab.Edge, hostPort(EdgeClientIP, 19350), func(ctx context.Context, c net.Conn) (net.Conn, error) {
-			return DialIn(ctx, lab.Edge, TransparentDialer(peerIP(c)), media[0].RTMPAddr())
-		})
+		fwd := startForwarder(t, lab.Edge, hostPort(EdgeClientIP, 19350), TransparentFromClient(lab.Edge, media[0].RTMPAddr()))
 		StartPublisher(t, lab.Client, "standin", "rtmp://"+fwd.Addr().String()+"/live/standin")
 		clients := waitClients(t, media, "standin", 1)
 		assertAddresses(t, clients, ClientIP)
@@ -128,14 +126,6 @@ func startForwarder(t testing.TB, ns NS, addr string, dial DialFunc) *Forwarder 
 	f := NewForwarder(ln, dial)
 	t.Cleanup(func() { _ = f.Close() })
 	return f
-}
-
-// peerIP is the IP a connection came from.
-func peerIP(c net.Conn) netip.Addr {
-	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return a.AddrPort().Addr().Unmap()
-	}
-	return netip.Addr{}
 }
 
 // mediaClient is one /stat client of a stream and the server that lists it.
