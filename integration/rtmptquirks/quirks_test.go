@@ -21,7 +21,8 @@ func TestMain(m *testing.M) { harness.Main(m) }
 // idle before the first send, empty bodies, close without a sequence number, one
 // TCP connection per request, a resent request) a Go player tunnelled through
 // the edge's RTMPT listener completes a play and receives packets of the
-// published stream, and the edge logs the session as proto rtmpt.
+// published stream, and the edge logs the session as proto rtmpt. Each quirk
+// plays through rtmpt.Dial and through rtmpt.Bridge.
 func TestRTMPTClientQuirks(t *testing.T) {
 	t.Parallel()
 	media := harness.StartNginx(t, harness.NginxOptions{Name: "media03", RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t)})
@@ -56,32 +57,53 @@ backends:
 		{"Resend", rtmpt.ClientOptions{Resend: true}},
 		{"All", rtmpt.ClientOptions{Ident2: true, IdleFirst: true, EmptyBodies: true, CloseWithoutSeq: true, ConnPerRequest: true, Resend: true}},
 	}
-	for i, q := range quirks {
-		t.Run(q.name, func(t *testing.T) {
-			opts := q.opts
-			opts.LocalAddr = &net.TCPAddr{IP: net.ParseIP(harness.ClientIP(60, i+1))}
-			p := harness.StartPlayer(t, harness.PlayerOptions{
-				Addr:   tunnel,
-				Stream: "q",
-				TcURL:  "rtmpt://" + tunnel + "/live",
-				Dial: func(ctx context.Context) (net.Conn, error) {
-					return rtmpt.Dial(ctx, tunnel, opts)
-				},
+	// Each quirk plays both ways the rtmpt package offers: Dial's net.Conn used
+	// directly, and Bridge, a local TCP port that tunnels every connection.
+	ways := []struct {
+		name string
+		dial func(t *testing.T, opts rtmpt.ClientOptions) harness.PlayerOptions
+	}{
+		{"Dial", func(t *testing.T, opts rtmpt.ClientOptions) harness.PlayerOptions {
+			return harness.PlayerOptions{Addr: tunnel, Dial: func(ctx context.Context) (net.Conn, error) {
+				return rtmpt.Dial(ctx, tunnel, opts)
+			}}
+		}},
+		{"Bridge", func(t *testing.T, opts rtmpt.ClientOptions) harness.PlayerOptions {
+			local, stop, err := rtmpt.Bridge(context.Background(), tunnel, opts)
+			if err != nil {
+				t.Fatalf("rtmpt bridge: %v", err)
+			}
+			t.Cleanup(stop)
+			return harness.PlayerOptions{Addr: local}
+		}},
+	}
+	n := 0
+	for _, q := range quirks {
+		for _, way := range ways {
+			n++
+			ip := harness.ClientIP(60, n)
+			t.Run(q.name+"/"+way.name, func(t *testing.T) {
+				t.Parallel()
+				opts := q.opts
+				opts.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ip)}
+				po := way.dial(t, opts)
+				po.Stream = "q"
+				po.TcURL = "rtmpt://" + tunnel + "/live"
+				p := harness.StartPlayer(t, po)
+				if err := p.WaitPackets(25, 20*time.Second); err != nil {
+					t.Fatal(err)
+				}
+				if err := p.Packets().CheckSubsetOf(published, 10); err != nil {
+					t.Fatal(err)
+				}
+				p.Close()
+				l := edge.WaitLog(t, func(l harness.LogLine) bool {
+					return l.Msg() == "session end" && l.ClientIP() == ip
+				}, 20*time.Second)
+				if l.Str("proto") != "rtmpt" || l.Str("command") != "play" || l.Str("server") != "media03" {
+					t.Errorf("session line: proto %q command %q server %q; want rtmpt play media03", l.Str("proto"), l.Str("command"), l.Str("server"))
+				}
 			})
-			if err := p.WaitPackets(25, 20*time.Second); err != nil {
-				t.Fatal(err)
-			}
-			if err := p.Packets().CheckSubsetOf(published, 10); err != nil {
-				t.Fatal(err)
-			}
-			p.Close()
-			ip := harness.ClientIP(60, i+1)
-			l := edge.WaitLog(t, func(l harness.LogLine) bool {
-				return l.Msg() == "session end" && l.ClientIP() == ip
-			}, 20*time.Second)
-			if l.Str("proto") != "rtmpt" || l.Str("command") != "play" || l.Str("server") != "media03" {
-				t.Errorf("session line: proto %q command %q server %q; want rtmpt play media03", l.Str("proto"), l.Str("command"), l.Str("server"))
-			}
-		})
+		}
 	}
 }
