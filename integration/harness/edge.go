@@ -33,6 +33,7 @@ var (
 
 // BuildEdge builds ./cmd/rtmp-edge once per test binary and returns its path.
 // A build failure fails every test that needs the binary, with the compiler output.
+// With RTMP_EDGE_RACE set (to anything) the binary is built with -race.
 func BuildEdge(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -49,7 +50,13 @@ func BuildEdge(t testing.TB) string {
 		out := filepath.Join(buildDir, "rtmp-edge")
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, goTool(), "build", "-o", out, "./cmd/rtmp-edge")
+		args := []string{"build", "-o", out}
+		if os.Getenv("RTMP_EDGE_RACE") != "" {
+			// Races in the edge under real traffic fail the test that saw them
+			// (StartEdge's cleanup looks for the detector's report).
+			args = append(args, "-race")
+		}
+		cmd := exec.CommandContext(ctx, goTool(), append(args, "./cmd/rtmp-edge")...)
 		cmd.Dir = root
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("go build ./cmd/rtmp-edge: %w\n%s", err, msg)
@@ -205,6 +212,12 @@ func StartEdge(t testing.TB, yamlConfig string, extraArgs ...string) *Edge {
 	t.Cleanup(func() {
 		if err := p.Stop(); err != nil && t.Failed() {
 			t.Logf("rtmp-edge exit: %v", err)
+		}
+		out := p.Output()
+		for _, bad := range []string{"WARNING: DATA RACE", "panic: ", "fatal error: "} {
+			if strings.Contains(out, bad) {
+				t.Errorf("rtmp-edge output contains %q", bad)
+			}
 		}
 		if t.Failed() {
 			t.Logf("--- rtmp-edge output (last 64 KiB):\n%s", p.Output())
