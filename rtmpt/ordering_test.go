@@ -1,11 +1,15 @@
 package rtmpt
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -290,5 +294,70 @@ func TestConnDeadlines(t *testing.T) {
 	c.post("/send/"+id+"/0", []byte("z"))
 	if got := readFull(t, conn, 1); string(got) != "z" {
 		t.Fatalf("read %q after clearing the deadline", got)
+	}
+}
+
+// TestConcurrentOutOfOrder: batches of requests sent concurrently, each on
+// its own connection and in shuffled order, still reach the handler in
+// sequence order, once each.
+func TestConcurrentOutOfOrder(t *testing.T) {
+	const window, batches = 8, 12
+	conns := make(chan *Conn, 1)
+	srv, addr := startServer(t, Config{ReorderWindow: window}, recordingHandler(conns))
+	id := dialRaw(t, addr, "").open()
+	conn := recvConn(t, conns)
+	var want []byte
+	for b := range batches {
+		errs := make(chan string, window)
+		for _, i := range rand.Perm(window) {
+			seq := b*window + i
+			body := []byte{byte(seq)}
+			if seq%5 == 4 {
+				body = nil // an idle
+			} else {
+				want = append(want, byte(seq))
+			}
+			go func() {
+				cmd := "send"
+				if body == nil {
+					cmd = "idle"
+				}
+				// No t.Fatal in spawned goroutines: report through the channel.
+				c, err := net.Dial("tcp", addr)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(waitTimeout))
+				if _, err := io.WriteString(c, request("/"+cmd+"/"+id+"/"+strconv.Itoa(seq), append([]byte{}, body...))); err != nil {
+					errs <- err.Error()
+					return
+				}
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					errs <- cmd + " " + strconv.Itoa(seq) + ": " + resp.Status
+					return
+				}
+				errs <- ""
+			}()
+		}
+		for range window {
+			if e := <-errs; e != "" {
+				t.Fatal(e)
+			}
+		}
+	}
+	slices.Sort(want) // built in the shuffled sending order
+	if got := readFull(t, conn, len(want)); !bytes.Equal(got, want) {
+		t.Fatalf("handler read %v, want %v", got, want)
+	}
+	if srv.Stats().BytesIn != uint64(len(want)) || srv.Sessions() != 1 {
+		t.Fatalf("bytes in %d, sessions %d", srv.Stats().BytesIn, srv.Sessions())
 	}
 }

@@ -150,6 +150,8 @@ func (s *session) serve(cmd command, seq uint64, body []byte) (reply []byte, ok 
 	}
 	if len(s.held) == 0 {
 		s.gapSince = time.Time{}
+	} else {
+		s.gapSince = time.Now() // a new gap, before the next held request
 	}
 	s.inFlight = false
 	s.mu.Unlock()
