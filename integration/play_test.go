@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -47,8 +48,41 @@ func TestPlayThroughEdge(t *testing.T) {
 		addr := p.LocalAddr()
 		p.Close()
 		s := c.edge.WaitSession(t, addr, 15*time.Second)
-		if s.Kind != "play" || s.Command != "play" || s.Stream != "demo" || s.Server == "" || s.BytesOut == 0 {
-			t.Errorf("player session line: %+v", s)
-		}
+		checkSessionLine(t, s, harness.Session{
+			Client: addr, Listener: "rtmp", Proto: "rtmp", App: "live", TcURL: "rtmp://" + c.rtmp + "/live",
+			FlashVer: "LNX 9,0,124,2", Kind: "play", Command: "play", Stream: "demo",
+		})
 	})
+}
+
+// checkSessionLine compares a "session end" line with want on every string field
+// want sets, and checks the fields every relayed session has: a server, bytes
+// both ways, a duration, a reason for the kind and how it ended.
+func checkSessionLine(t *testing.T, got, want harness.Session) {
+	t.Helper()
+	pairs := [][3]string{
+		{"client", got.Client, want.Client}, {"listener", got.Listener, want.Listener}, {"proto", got.Proto, want.Proto},
+		{"app", got.App, want.App}, {"tcurl", got.TcURL, want.TcURL}, {"flashver", got.FlashVer, want.FlashVer},
+		{"kind", got.Kind, want.Kind}, {"command", got.Command, want.Command}, {"stream", got.Stream, want.Stream},
+	}
+	for _, p := range pairs {
+		if p[2] != "" && p[1] != p[2] {
+			t.Errorf("session line %s = %q, want %q", p[0], p[1], p[2])
+		}
+	}
+	if !slices.Contains(serverNames, got.Server) {
+		t.Errorf("session line server = %q, want one of %v", got.Server, serverNames)
+	}
+	if got.BytesIn <= 0 || got.BytesOut <= 0 {
+		t.Errorf("session line bytes_in %d, bytes_out %d: want both > 0", got.BytesIn, got.BytesOut)
+	}
+	if _, err := time.ParseDuration(got.Duration); err != nil {
+		t.Errorf("session line duration %q: %v", got.Duration, err)
+	}
+	if got.Reason == "" || got.End == "" {
+		t.Errorf("session line reason %q, end %q: want both set", got.Reason, got.End)
+	}
+	if got.Misrouted != want.Misrouted {
+		t.Errorf("session line misrouted = %v, want %v", got.Misrouted, want.Misrouted)
+	}
 }

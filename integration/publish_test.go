@@ -82,3 +82,30 @@ func waitSessionOf(t *testing.T, e *harness.Edge, stream string) harness.Session
 	t.Fatalf("session end of %s vanished", stream)
 	return harness.Session{}
 }
+
+// TestMisroutedPublishIsFlagged: a client whose connect looks like a player's
+// (a player flashVer, no type "nonprivate") but then publishes is routed as a
+// player, to media01 or media02; the edge's session line keeps both stories
+// (kind play from connect, command publish seen later) and says misrouted.
+func TestMisroutedPublishIsFlagged(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, clusterOptions{})
+	p := harness.StartPlayer(t, harness.PlayerOptions{Addr: c.rtmp, LocalIP: harness.ClientIP(70, 1), Stream: "sneaky", Publish: true})
+	addr := p.LocalAddr()
+	p.Close()
+	s := c.edge.WaitSession(t, addr, 15*time.Second)
+	checkSessionLine(t, s, harness.Session{
+		Client: addr, Listener: "rtmp", Proto: "rtmp", App: "live", FlashVer: "LNX 9,0,124,2",
+		Kind: "play", Command: "publish", Stream: "sneaky", Misrouted: true,
+	})
+	if s.Server == "media03" {
+		t.Errorf("a client classified as a player went to the upload server")
+	}
+	n, err := c.edge.MetricSum("rtmp_edge_misrouted_total", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("rtmp_edge_misrouted_total = %v, want 1", n)
+	}
+}

@@ -39,6 +39,9 @@ type PlayerOptions struct {
 	Stream   string
 	TcURL    string // default "rtmp://<Addr>/<App>"
 	FlashVer string // default "LNX 9,0,124,2" (a player)
+	// Publish makes the client send publish (live) instead of play; it sends no
+	// media, it only holds the publishing session open.
+	Publish bool
 	// Dial, when set, replaces the TCP dial (an RTMPT tunnel, for example).
 	Dial func(ctx context.Context) (net.Conn, error)
 }
@@ -71,7 +74,8 @@ type command struct {
 }
 
 // Play dials, handshakes, connects, creates a stream and plays o.Stream; it
-// returns once the server answered play with NetStream.Play.Start. ctx bounds
+// returns once the server answered play with NetStream.Play.Start (or, with
+// o.Publish, publish with NetStream.Publish.Start). ctx bounds
 // the whole setup. The caller must Close the player.
 func Play(ctx context.Context, o PlayerOptions) (*Player, error) {
 	if o.App == "" {
@@ -167,8 +171,11 @@ func (p *Player) setup(ctx context.Context, o PlayerOptions) error {
 	if res.name != "_result" || !ok {
 		return fmt.Errorf("createStream answered %s %v", res.name, res.args)
 	}
-	play := Command(uint32(sid), playerChunkSize, "play", 0, nil, o.Stream, -1000.0)
-	if err := p.write(ctx, play); err != nil {
+	req, started := Command(uint32(sid), playerChunkSize, "play", 0, nil, o.Stream, -1000.0), "NetStream.Play.Start"
+	if o.Publish {
+		req, started = Command(uint32(sid), playerChunkSize, "publish", 0, nil, o.Stream, "live"), "NetStream.Publish.Start"
+	}
+	if err := p.write(ctx, req); err != nil {
 		return err
 	}
 	for {
@@ -181,7 +188,7 @@ func (p *Player) setup(ctx context.Context, o PlayerOptions) error {
 		}
 		info, _ := c.arg(1).(map[string]any)
 		switch code, _ := info["code"].(string); code {
-		case "NetStream.Play.Start":
+		case started:
 			return nil
 		case "NetStream.Play.Reset":
 			continue
