@@ -94,12 +94,7 @@ func Dial(ctx context.Context, addr string, opts ClientOptions) (net.Conn, error
 	if err != nil {
 		return nil, fmt.Errorf("rtmpt open: %w", err)
 	}
-	if c.poster.conn != nil {
-		c.local, c.remote = c.poster.conn.LocalAddr(), c.poster.conn.RemoteAddr()
-	} else {
-		c.remote, _ = net.ResolveTCPAddr("tcp", addr)
-		c.local = opts.LocalAddr
-	}
+	c.local, c.remote = c.poster.local, c.poster.remote
 	if status != http.StatusOK {
 		c.poster.close()
 		return nil, fmt.Errorf("rtmpt open: %w: %d", ErrBadStatus, status)
@@ -252,7 +247,10 @@ func (c *ClientConn) Close() error {
 	return nil
 }
 
-func (c *ClientConn) LocalAddr() net.Addr  { return c.local }
+// LocalAddr is the local address of the connection that opened the tunnel.
+func (c *ClientConn) LocalAddr() net.Addr { return c.local }
+
+// RemoteAddr is the server address of the connection that opened the tunnel.
 func (c *ClientConn) RemoteAddr() net.Addr { return c.remote }
 
 func (c *ClientConn) SetDeadline(t time.Time) error {

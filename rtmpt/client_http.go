@@ -26,6 +26,8 @@ type httpPoster struct {
 	perReq  bool // a new TCP connection per request
 	conn    net.Conn
 	br      *bufio.Reader
+	// local and remote are the addresses of the latest TCP connection.
+	local, remote net.Addr
 	scratch []byte
 }
 
@@ -45,6 +47,7 @@ func (p *httpPoster) post(ctx context.Context, path string, body []byte) (int, [
 			return 0, nil, fmt.Errorf("dial rtmpt server %s: %w", p.addr, err)
 		}
 		p.conn, p.br = c, bufio.NewReader(c)
+		p.local, p.remote = c.LocalAddr(), c.RemoteAddr()
 	}
 	status, reply, keep, err := p.roundTrip(path, body)
 	if err != nil || !keep || p.perReq {

@@ -52,6 +52,9 @@ func TestClientQuirksEcho(t *testing.T) {
 			if tc.opts.Resend && st.Duplicates == 0 {
 				t.Errorf("Resend: no duplicate counted")
 			}
+			if c.LocalAddr() == nil || c.RemoteAddr() == nil || c.RemoteAddr().String() != addr {
+				t.Errorf("client addresses %v -> %v, want a local address and %s", c.LocalAddr(), c.RemoteAddr(), addr)
+			}
 			if tc.opts.LocalAddr != nil {
 				if got := srv.table.ipCount("127.0.0.5"); got != 1 {
 					t.Errorf("sessions of 127.0.0.5 = %d, want 1", got)

@@ -3,7 +3,6 @@ package rtmpt
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -164,7 +163,5 @@ func dialTunnel(t testing.TB, addr string, opts ClientOptions) net.Conn {
 	t.Cleanup(func() { c.Close() })
 	return c
 }
-
-var _ = errors.Is
 
 func timeNowPlus() time.Time { return time.Now().Add(waitTimeout) }

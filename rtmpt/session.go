@@ -2,7 +2,6 @@ package rtmpt
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -273,5 +272,3 @@ func (s *session) expire(now time.Time) {
 		s.end(endGap, slog.Uint64("expected", next))
 	}
 }
-
-var errNoSession = errors.New("rtmpt: no such session")
