@@ -21,14 +21,14 @@ const (
 // httpPoster sends RTMPT POSTs over a kept-alive TCP connection (or a new one
 // per request), the way Flash-era clients do, and reads the replies.
 type httpPoster struct {
-	addr    string
-	dialer  net.Dialer
-	perReq  bool // a new TCP connection per request
-	conn    net.Conn
-	br      *bufio.Reader
+	addr   string
+	dialer net.Dialer
+	perReq bool // a new TCP connection per request
+	conn   net.Conn
+	br     *bufio.Reader
 	// local and remote are the addresses of the latest TCP connection.
 	local, remote net.Addr
-	scratch []byte
+	scratch       []byte
 }
 
 func newHTTPPoster(addr string, opts ClientOptions) *httpPoster {
