@@ -68,7 +68,7 @@ func checkTunnelHeaders(t *testing.T, what, header string, status string, bodyLe
 }
 
 func TestReplyFormat(t *testing.T) {
-	_, addr := startServer(t, Config{}, echoHandler)
+	srv, addr := startServer(t, Config{}, echoHandler)
 	c := dialRaw(t, addr, "")
 
 	c.send(request("/fcs/ident2", []byte{0}))
@@ -115,6 +115,13 @@ func TestReplyFormat(t *testing.T) {
 	checkTunnelHeaders(t, "close", hdr, "200 OK", 1)
 	if !bytes.Equal(body, []byte{0}) {
 		t.Fatalf("close reply %q, want the single byte 0", body)
+	}
+	st := srv.Stats()
+	if st.Requests["fcs"] != 1 || st.Requests["open"] != 1 || st.Requests["send"] != 1 || st.Requests["idle"] < 1 || st.Requests["close"] != 1 {
+		t.Errorf("requests by command %v", st.Requests)
+	}
+	if st.BytesIn != 5 || st.BytesOut != 5 || st.SessionsOpened != 1 || st.SessionsClosed != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }
 
