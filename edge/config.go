@@ -55,7 +55,8 @@ type ListenerConfig struct {
 	// command is complete. Default 64 KiB.
 	MaxConnect int `yaml:"max_connect"`
 	// Inspect bounds how long (bytes and time) the edge watches a relayed
-	// client for its publish/play command. Defaults 256 KiB and 30s.
+	// client for its publish/play command. Defaults 64 KiB (also the most the
+	// relay shows) and 30s.
 	InspectBytes int           `yaml:"inspect_bytes"`
 	InspectTime  time.Duration `yaml:"inspect_time"`
 	// RTMPT tunes the HTTP tunnel when "rtmpt" is among Protocols.
@@ -79,7 +80,7 @@ type BackendConfig struct {
 const (
 	defaultHandshakeTimeout = 5 * time.Second
 	defaultMaxConnect       = 64 << 10
-	defaultInspectBytes     = 256 << 10
+	defaultInspectBytes     = 64 << 10
 	defaultInspectTime      = 30 * time.Second
 	defaultRetries          = 3
 	defaultIdleTimeout      = 60 * time.Second
