@@ -53,6 +53,21 @@ func TestPlayThroughEdge(t *testing.T) {
 			FlashVer: "LNX 9,0,124,2", Kind: "play", Command: "play", Stream: "demo",
 		})
 	})
+	t.Run("go-player-amf3-connect", func(t *testing.T) {
+		// Flash Player with objectEncoding 3 sends connect as type 17.
+		p := harness.StartPlayer(t, harness.PlayerOptions{Addr: c.rtmp, LocalIP: harness.ClientIP(20, 2), Stream: "demo", ConnectAMF3: true})
+		if err := p.WaitPackets(25, 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Packets().CheckSubsetOf(published, 20); err != nil {
+			t.Fatal(err)
+		}
+		addr := p.LocalAddr()
+		p.Close()
+		checkSessionLine(t, c.edge.WaitSession(t, addr, 15*time.Second), harness.Session{
+			Client: addr, App: "live", TcURL: "rtmp://" + c.rtmp + "/live", Kind: "play", Command: "play", Stream: "demo",
+		})
+	})
 }
 
 // checkSessionLine compares a "session end" line with want on every string field

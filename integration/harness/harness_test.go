@@ -59,6 +59,12 @@ func TestSelfPeers(t *testing.T) {
 			return false
 		}, 10*time.Second)
 	})
+	t.Run("go-player-amf3-connect", func(t *testing.T) {
+		p := StartPlayer(t, PlayerOptions{Addr: mirror.Opts.RTMPAddr, Stream: "self", ConnectAMF3: true})
+		if err := p.WaitPackets(10, 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("go-player-no-publisher", func(t *testing.T) {
 		// nginx-rtmp starts a live play before anyone publishes; the balance tests
 		// rely on that to hold many idle players.

@@ -39,6 +39,9 @@ type PlayerOptions struct {
 	Stream   string
 	TcURL    string // default "rtmp://<Addr>/<App>"
 	FlashVer string // default "LNX 9,0,124,2" (a player)
+	// ConnectAMF3 sends connect as an AMF3 command message (type 17: one zero
+	// byte, then AMF0), as Flash Player does with objectEncoding 3.
+	ConnectAMF3 bool
 	// Publish makes the client send publish (live) instead of play; it sends no
 	// media, it only holds the publishing session open.
 	Publish bool
@@ -149,7 +152,11 @@ func dialPlayer(ctx context.Context, o PlayerOptions) (net.Conn, error) {
 
 // setup runs connect, createStream and play, waiting for each answer.
 func (p *Player) setup(ctx context.Context, o PlayerOptions) error {
-	first := append(SetChunkSizeMsg(playerChunkSize), ConnectCommand(playerChunkSize, o.App, o.TcURL, o.FlashVer)...)
+	connect := ConnectCommand(playerChunkSize, o.App, o.TcURL, o.FlashVer)
+	if o.ConnectAMF3 {
+		connect = ConnectCommandAMF3(playerChunkSize, o.App, o.TcURL, o.FlashVer)
+	}
+	first := append(SetChunkSizeMsg(playerChunkSize), connect...)
 	if err := p.write(ctx, first); err != nil {
 		return err
 	}

@@ -106,6 +106,16 @@ func ConnectCommand(chunkSize int, app, tcURL, flashVer string) []byte {
 	})
 }
 
+// ConnectCommandAMF3 is ConnectCommand sent as an AMF3 command message
+// (type 17): a zero byte (the AMF3 "switch" marker position), then the same AMF0.
+func ConnectCommandAMF3(chunkSize int, app, tcURL, flashVer string) []byte {
+	body := append([]byte{0}, AMF0("connect", 1.0, AMFObject{
+		"app": app, "flashVer": flashVer, "tcUrl": tcURL, "fpad": false, "objectEncoding": 3.0,
+		"capabilities": 239.0, "audioCodecs": 3575.0, "videoCodecs": 252.0, "videoFunction": 1.0,
+	})...)
+	return Chunk(3, TypeCommandAMF3, 0, body, chunkSize, -1)
+}
+
 // AMFObject is an AMF0 object; keys are encoded in sorted order.
 type AMFObject map[string]any
 
