@@ -1,5 +1,6 @@
 // Package rtmptquirks plays through the edge's RTMPT tunnel with the Go RTMPT
-// client of package rtmpt imitating the quirks of real RTMPT clients. It is a
+// client of package rtmpt imitating the quirks of real RTMPT clients, and checks
+// that a client keeps its server when it falls back from rtmp to rtmpt. It is a
 // package of its own so that the rest of the integration suite still builds
 // when package rtmpt does not.
 package rtmptquirks
