@@ -109,6 +109,11 @@ func TestHostileClients(t *testing.T) {
 	if err := good.Err(); err != nil {
 		t.Fatalf("good player ended: %v", err)
 	}
+	// And the edge still takes new clients.
+	fresh := harness.StartPlayer(t, harness.PlayerOptions{Addr: c.rtmp, LocalIP: harness.ClientIP(50, 2), Stream: "good"})
+	if err := fresh.WaitPackets(10, 15*time.Second); err != nil {
+		t.Fatalf("new player after the hostile clients: %v", err)
+	}
 }
 
 func dialFrom(t *testing.T, ip, addr string) *net.TCPConn {
