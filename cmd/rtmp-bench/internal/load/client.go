@@ -60,7 +60,7 @@ func (c *client) dial(ctx context.Context) (net.Conn, error) {
 	var nc net.Conn
 	var err error
 	if t.Proto == "rtmpt" {
-		nc, err = rtmpt.Dial(dctx, t.Addr, rtmpt.ClientOptions{LocalAddr: local})
+		nc, err = rtmpt.Dial(dctx, t.Addr, rtmpt.ClientOptions{LocalAddr: local, PollInterval: c.cfg.RTMPTPoll})
 	} else {
 		d := net.Dialer{}
 		if local != nil {

@@ -40,6 +40,7 @@ type Config struct {
 	Idle           bool          // publishers send nothing after publish (mostly idle sessions)
 	Reconnect      bool          // each client sets up sessions in a loop (session rate)
 	Hold           time.Duration // with Reconnect: how long a session stays after setup
+	RTMPTPoll      time.Duration // rtmpt clients: wait between empty polls; 0 = the rtmpt package default
 
 	Progress time.Duration // progress line interval; 0 = none
 }
