@@ -414,6 +414,12 @@ MODE=full
 } >"$WORK/env.tsv"
 cp "$TSV" "$OUT/results.tsv"
 mkdir -p "$OUT/raw"
-cp "$WORK"/*.json "$WORK"/haproxy.cfg "$WORK"/edge.yaml "$OUT/raw/" 2>/dev/null || true
+cp "$WORK"/haproxy.cfg "$WORK"/edge.yaml "$OUT/raw/"
+for f in "$WORK"/*.json; do # the summaries, without the per-client lists (megabytes at 10k clients)
+	jq 'del(.clients)' "$f" >"$OUT/raw/$(basename "$f")" 2>/dev/null || cp "$f" "$OUT/raw/"
+done
+for name in haproxy edge nginx/error; do # what the peers said, for the reader of surprising numbers
+	if [ -f "$WORK/$name.log" ]; then tail -n 200 "$WORK/$name.log" >"$OUT/raw/${name//\//-}.log.tail"; fi
+done
 (cd "$ROOT" && go run ./bench/report -in "$OUT/results.tsv" -env "$WORK/env.tsv" -out "$OUT")
 log "results in $OUT/results.md and $OUT/chart.png"
