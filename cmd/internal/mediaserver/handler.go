@@ -103,7 +103,7 @@ func (h *connHandler) OnPublish(_ *rtmp.StreamContext, _ uint32, cmd *message.Ne
 	h.stream, h.publishing = stream, true
 	app := h.app
 	h.mu.Unlock()
-	h.gc.setReadIdle(publishIdle)
+	h.gc.setReadIdle(h.srv.to.publishIdle)
 	h.stopPush = h.srv.startPushes(ls, app, stream)
 	h.log.Info("publish", "stream", key)
 	return nil
@@ -117,7 +117,7 @@ func (h *connHandler) OnPlay(ctx *rtmp.StreamContext, _ uint32, cmd *message.Net
 	h.mu.Lock()
 	h.stream = stream
 	h.mu.Unlock()
-	ps := &playerSink{conn: h.conn, streamID: ctx.StreamID, playStarted: h.gc.armStatusWaiter()}
+	ps := &playerSink{conn: h.conn, timeout: h.srv.to.write, streamID: ctx.StreamID, playStarted: h.gc.armStatusWaiter()}
 	ls := h.srv.hub.get(key)
 	h.player = newSubscriber(ls, ps, h.log)
 	ls.subscribe(h.player)

@@ -27,6 +27,7 @@ const playStartTimeout = 10 * time.Second
 // playerSink writes a stream to a playing client through its go-rtmp connection.
 type playerSink struct {
 	conn        *rtmp.Conn
+	timeout     time.Duration // per write
 	streamID    uint32
 	playStarted <-chan struct{} // closed once go-rtmp has written Play.Start
 	began       bool
@@ -84,7 +85,7 @@ func (p *playerSink) status(code, description string) error {
 }
 
 func (p *playerSink) send(csid int, ts uint32, msg message.Message) error {
-	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	defer cancel()
 	sid := p.streamID
 	if _, control := msg.(*message.UserCtrl); control {

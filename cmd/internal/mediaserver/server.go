@@ -46,6 +46,12 @@ const (
 	writeTimeout     = 30 * time.Second // a receiver that takes nothing this long is dropped
 )
 
+// timeouts are the client timeouts one Server applies; New sets the
+// constants above, tests shorten them.
+type timeouts struct {
+	handshake, publishIdle, write time.Duration
+}
+
 // Limits on what one client can make go-rtmp allocate.
 const (
 	maxChunkStreams   = 64
@@ -58,6 +64,7 @@ type Server struct {
 	log  *slog.Logger
 	rtmp *rtmp.Server
 	hub  *hub
+	to   timeouts
 
 	ctx    context.Context // cancelled by Close: stops pushes
 	cancel context.CancelFunc
@@ -82,6 +89,7 @@ func New(cfg Config) *Server {
 		cfg:    cfg,
 		log:    log,
 		hub:    newHub(),
+		to:     timeouts{handshake: handshakeTimeout, publishIdle: publishIdle, write: writeTimeout},
 		ctx:    ctx,
 		cancel: cancel,
 		conns:  make(map[*connHandler]struct{}),
@@ -159,8 +167,8 @@ func (s *Server) Clients() []Client {
 // onAccept is go-rtmp's per-connection hook: it wraps the connection with
 // deadlines and gives it a handler.
 func (s *Server) onAccept(c net.Conn) (io.ReadWriteCloser, *rtmp.ConnConfig) {
-	_ = c.SetReadDeadline(time.Now().Add(handshakeTimeout))
-	gc := &guardedConn{Conn: c, writeTimeout: writeTimeout}
+	_ = c.SetReadDeadline(time.Now().Add(s.to.handshake))
+	gc := &guardedConn{Conn: c, writeTimeout: s.to.write}
 	h := &connHandler{srv: s, gc: gc, addr: c.RemoteAddr().String()}
 	h.log = s.log.With("client", h.addr)
 	s.mu.Lock()

@@ -202,3 +202,39 @@ func TestCloseBeforeServe(t *testing.T) {
 		t.Fatal("Serve did not return on a closed server")
 	}
 }
+
+// startServerWith runs a Server with shortened client timeouts.
+func startServerWith(t *testing.T, to timeouts) (*Server, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Logger: quietLog})
+	s.to = to
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Close() })
+	return s, ln.Addr().String()
+}
+
+func TestSilentClientsAreDropped(t *testing.T) {
+	short := 300 * time.Millisecond
+	t.Run("no handshake", func(t *testing.T) {
+		_, addr := startServerWith(t, timeouts{handshake: short, publishIdle: time.Minute, write: time.Minute})
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			t.Fatalf("silent client was not dropped: %v", err)
+		}
+	})
+	t.Run("publisher that sends nothing", func(t *testing.T) {
+		s, addr := startServerWith(t, timeouts{handshake: time.Minute, publishIdle: short, write: time.Minute})
+		publishFrom(t, "127.0.0.5", addr, "live", "quiet")
+		waitFor(t, "the publisher", publisherOn(s, "live", "quiet"))
+		waitFor(t, "the idle publisher to be dropped", func() bool { return len(s.Clients()) == 0 })
+	})
+}
