@@ -156,24 +156,6 @@ func (s *Server) track(c net.Conn, add bool) {
 	s.open.Add(-1)
 }
 
-// countingConn feeds the server's byte counters.
-type countingConn struct {
-	net.Conn
-	s *Server
-}
-
-func (c countingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.s.bytesIn.Add(uint64(n))
-	return n, err
-}
-
-func (c countingConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.s.bytesOut.Add(uint64(n))
-	return n, err
-}
-
 func (s *Server) handle(c net.Conn) {
 	defer c.Close()
 	defer func() {
@@ -181,7 +163,7 @@ func (s *Server) handle(c net.Conn) {
 			s.log.Error("connection panic", "client", c.RemoteAddr().String(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 		}
 	}()
-	rc := rtmpraw.NewConn(countingConn{Conn: c, s: s})
+	rc := rtmpraw.NewConn(rtmpraw.CountingConn{Conn: c, In: &s.bytesIn, Out: &s.bytesOut})
 	rc.ChunkSize = s.cfg.ChunkSize
 	rc.Timeout = s.cfg.Timeout
 	if err := rc.ServerHandshake(); err != nil {
@@ -218,8 +200,6 @@ func (s *Server) drain(rc *rtmpraw.Conn) {
 	}
 }
 
-const writeBatch = 64 << 10
-
 // serveStream sends the generated stream to a player until it leaves. A
 // reader goroutine handles the player's acknowledgements and notices the close.
 func (s *Server) serveStream(rc *rtmpraw.Conn, sid uint32) {
@@ -234,52 +214,12 @@ func (s *Server) serveStream(rc *rtmpraw.Conn, sid uint32) {
 	} else {
 		src = flvsrc.NewSynthetic(flvsrc.SyntheticParams{Bitrate: s.cfg.Bitrate, FPS: s.cfg.FPS, GOP: s.cfg.GOP})
 	}
-	buf := make([]byte, 0, writeBatch+s.cfg.ChunkSize+64)
-	start := time.Now()
-	var sentBits float64
-	for {
-		t := src.Next()
-		csid := rtmpraw.CSIDVideo
-		switch t.Type {
-		case flvsrc.TagAudio:
-			csid = rtmpraw.CSIDAudio
-		case flvsrc.TagScript:
-			csid = rtmpraw.CSIDData
-			t.Data = stripSetDataFrame(t.Data) // players get onMetaData
-		}
-		buf = rtmpraw.AppendMessage(buf, s.cfg.ChunkSize, csid, t.Timestamp, t.Type, sid, t.Data)
-		sentBits += float64(len(t.Data) * 8)
-		if s.cfg.Bitrate == 0 && len(buf) < writeBatch {
-			continue
-		}
-		_ = rc.NetConn().SetWriteDeadline(time.Now().Add(30 * time.Second))
-		if err := rc.Write(buf); err != nil {
-			return
-		}
-		buf = buf[:0]
-		if s.cfg.Bitrate > 0 {
-			due := start.Add(time.Duration(sentBits / float64(s.cfg.Bitrate) * float64(time.Second)))
-			if wait := time.Until(due); wait > 0 {
-				select {
-				case <-gone:
-					return
-				case <-time.After(wait):
-				}
-			}
-		}
-		select {
-		case <-gone:
-			return
-		default:
-		}
+	write := func(b []byte) error {
+		_ = rc.NetConn().SetWriteDeadline(time.Now().Add(playerWriteTimeout))
+		return rc.Write(b)
 	}
+	_ = flvsrc.Send(gone, src, write, flvsrc.SendOptions{StreamID: sid, ChunkSize: s.cfg.ChunkSize, Bitrate: s.cfg.Bitrate, ToPlayer: true})
 }
 
-var setDataFrame = rtmpraw.AppendString(nil, "@setDataFrame")
-
-func stripSetDataFrame(p []byte) []byte {
-	if len(p) >= len(setDataFrame) && string(p[:len(setDataFrame)]) == string(setDataFrame) {
-		return p[len(setDataFrame):]
-	}
-	return p
-}
+// playerWriteTimeout drops a player that takes nothing for this long.
+const playerWriteTimeout = 30 * time.Second

@@ -71,7 +71,7 @@ func (c *client) dial(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w %s: %w", errDial, t.Addr, err)
 	}
-	return countingConn{Conn: nc, st: c.st}, nil
+	return rtmpraw.CountingConn{Conn: nc, In: &c.st.bytesIn, Out: &c.st.bytesOut}, nil
 }
 
 func (c *client) connectTimeout() time.Duration {
@@ -158,9 +158,6 @@ func (c *client) play(ctx context.Context, rc *rtmpraw.Conn, start time.Time) er
 	}
 }
 
-// writeBatch is how many bytes an unpaced publisher gathers per write.
-const writeBatch = 64 << 10
-
 // publish sends the stream until ctx ends. A reader goroutine drains what the
 // server sends (acknowledgements, pings) so that its buffers never fill.
 func (c *client) publish(ctx context.Context, rc *rtmpraw.Conn, sid uint32) error {
@@ -187,44 +184,14 @@ func (c *client) publish(ctx context.Context, rc *rtmpraw.Conn, sid uint32) erro
 	} else {
 		src = flvsrc.NewSynthetic(flvsrc.SyntheticParams{Bitrate: c.cfg.Bitrate, FPS: c.cfg.FPS, GOP: c.cfg.GOP})
 	}
-	buf := make([]byte, 0, writeBatch+c.cfg.ChunkSize+64)
-	start := time.Now()
-	var sentBits float64
-	for {
-		t := src.Next()
-		csid := rtmpraw.CSIDVideo
-		switch t.Type {
-		case flvsrc.TagAudio:
-			csid = rtmpraw.CSIDAudio
-		case flvsrc.TagScript:
-			csid = rtmpraw.CSIDData
-		}
-		buf = rtmpraw.AppendMessage(buf, c.cfg.ChunkSize, csid, t.Timestamp, t.Type, sid, t.Data)
-		sentBits += float64(len(t.Data) * 8)
-		if c.cfg.Bitrate == 0 && len(buf) < writeBatch {
-			continue
-		}
-		if err := rc.Write(buf); err != nil {
-			select {
-			case rerr := <-readErr: // the reader usually knows why
-				return fmt.Errorf("publisher write: %w (read: %w)", err, rerr)
-			default:
-				return fmt.Errorf("publisher write: %w", err)
-			}
-		}
-		buf = buf[:0]
-		if c.cfg.Bitrate > 0 {
-			due := start.Add(time.Duration(sentBits / float64(c.cfg.Bitrate) * float64(time.Second)))
-			if wait := time.Until(due); wait > 0 {
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-time.After(wait):
-				}
-			}
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
+	err := flvsrc.Send(ctx.Done(), src, rc.Write, flvsrc.SendOptions{StreamID: sid, ChunkSize: c.cfg.ChunkSize, Bitrate: c.cfg.Bitrate})
+	if err == nil {
+		return nil
+	}
+	select {
+	case rerr := <-readErr: // the reader usually knows why
+		return fmt.Errorf("publisher write: %w (read: %w)", err, rerr)
+	default:
+		return fmt.Errorf("publisher write: %w", err)
 	}
 }

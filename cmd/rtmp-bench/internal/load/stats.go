@@ -110,24 +110,6 @@ func (c *clientStats) addError(err error) {
 	c.mu.Unlock()
 }
 
-// countingConn counts the bytes that cross a connection into a client's stats.
-type countingConn struct {
-	net.Conn
-	st *clientStats
-}
-
-func (c countingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.st.bytesIn.Add(uint64(n))
-	return n, err
-}
-
-func (c countingConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.st.bytesOut.Add(uint64(n))
-	return n, err
-}
-
 // Percentiles summarise durations in milliseconds.
 type Percentiles struct {
 	N    int     `json:"n"`
