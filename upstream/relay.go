@@ -91,7 +91,9 @@ func Relay(client, server net.Conn, cfg RelayConfig, inspect func([]byte) bool) 
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go r.copyClientToServer(&wg, up, inspect)
-	go r.copyServerToClient(&wg, down)
+	// The caller's goroutine carries the other direction: one goroutine stack
+	// less per session.
+	r.copyServerToClient(&wg, down)
 	wg.Wait()
 	r.closeBoth()
 
@@ -197,7 +199,23 @@ func (r *relay) copyPlain(d *direction) error {
 		if err := r.refreshDeadline(d.src); err != nil {
 			return &sideError{side: d.from, err: err}
 		}
-		lr := &io.LimitedReader{R: d.src, N: relayChunk}
+		limit := int64(relayChunk)
+		if buf == nil {
+			queued, waited, err := waitReadable(d.src)
+			switch {
+			case err == nil && waited:
+				// Splice what is queued (1 byte to read a pending EOF/error), so the
+				// splice pipe is never held while the source is quiet.
+				limit = max(1, min(queued, relayChunk))
+			case r.isIdle(err):
+				return errIdle
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				continue // this direction was quiet, the other one was not
+			case err != nil:
+				return &sideError{side: d.from, err: err}
+			}
+		}
+		lr := &io.LimitedReader{R: d.src, N: limit}
 		n, err := io.CopyBuffer(dst, lr, buf)
 		if n > 0 {
 			r.moved(d, n)
