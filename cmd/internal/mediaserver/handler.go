@@ -104,6 +104,7 @@ func (h *connHandler) OnPublish(_ *rtmp.StreamContext, _ uint32, cmd *message.Ne
 	app := h.app
 	h.mu.Unlock()
 	h.gc.setReadIdle(h.srv.to.publishIdle)
+	h.gc.unlimitReads()
 	h.stopPush = h.srv.startPushes(ls, app, stream)
 	h.log.Info("publish", "stream", key)
 	return nil

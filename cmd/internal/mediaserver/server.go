@@ -169,6 +169,7 @@ func (s *Server) Clients() []Client {
 func (s *Server) onAccept(c net.Conn) (io.ReadWriteCloser, *rtmp.ConnConfig) {
 	_ = c.SetReadDeadline(time.Now().Add(s.to.handshake))
 	gc := &guardedConn{Conn: c, writeTimeout: s.to.write}
+	gc.readBudget.Store(nonPublisherBudget)
 	h := &connHandler{srv: s, gc: gc, addr: c.RemoteAddr().String()}
 	h.log = s.log.With("client", h.addr)
 	s.mu.Lock()

@@ -1,10 +1,12 @@
 package mediaserver
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -237,4 +239,44 @@ func TestSilentClientsAreDropped(t *testing.T) {
 		waitFor(t, "the publisher", publisherOn(s, "live", "quiet"))
 		waitFor(t, "the idle publisher to be dropped", func() bool { return len(s.Clients()) == 0 })
 	})
+}
+
+// A client that never publishes cannot make go-rtmp buffer without bound: it
+// starts a 16 MiB message and streams its body; the server must drop it.
+func TestNonPublisherReadBudget(t *testing.T) {
+	// The handshake deadline must not be what ends the client.
+	_, addr := startServerWith(t, timeouts{handshake: time.Minute, publishIdle: time.Minute, write: time.Minute})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := handshake.HandshakeWithServer(c, c, &handshake.Config{}); err != nil {
+		t.Fatalf("handshake: %v", err)
+	}
+	// fmt 0, csid 4, length 0xffffff, type 18 (data), stream 0; then 128-byte chunks.
+	first := append([]byte{0x04, 0, 0, 0, 0xff, 0xff, 0xff, 18, 0, 0, 0, 0}, make([]byte, 128)...)
+	if _, err := c.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	chunk := append([]byte{0xc4}, make([]byte, 128)...)
+	burst := bytes.Repeat(chunk, 1024) // 129 KiB
+	dropped := false
+	for sent := 0; sent < 2*nonPublisherBudget; sent += len(burst) {
+		_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(burst); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatal("server stopped reading but kept the client")
+			}
+			dropped = true
+			break
+		}
+	}
+	if !dropped {
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err := io.Copy(io.Discard, c) // EOF (nil) or a reset: closed; a timeout: kept
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("server kept a client that sent %d bytes without publishing", 2*nonPublisherBudget)
+		}
+	}
 }
