@@ -64,6 +64,18 @@ func (cs *clientStream) feed(b []byte) error {
 // watching reports whether the edge still wants to see client bytes.
 func (cs *clientStream) watching() bool { return cs.command == nil && cs.watchErr == nil }
 
+// errWatchStopped: the edge stopped watching (publish/play seen, or the
+// inspect limits reached).
+var errWatchStopped = errors.New("stopped watching")
+
+// stopWatching releases the scanner; feed ignores bytes from then on.
+func (cs *clientStream) stopWatching() {
+	cs.scan = nil
+	if cs.watchErr == nil {
+		cs.watchErr = errWatchStopped
+	}
+}
+
 func (cs *clientStream) onMessage(m chunk.Message) error {
 	switch m.Type {
 	case typeCommandAMF0, typeCommandAMF3:

@@ -141,7 +141,11 @@ func (l *listener) runSession(conn net.Conn, r *bufio.Reader, s *session) *rejec
 	if cs.watching() {
 		inspect = func(p []byte) bool {
 			_ = cs.feed(p)
-			return !cs.watching() || cs.fed > int64(cfg.InspectBytes) || time.Now().After(inspectUntil)
+			if cs.watching() && cs.fed <= int64(cfg.InspectBytes) && time.Now().Before(inspectUntil) {
+				return false
+			}
+			cs.stopWatching() // the scanner's buffers are not needed for the rest of the session
+			return true
 		}
 	}
 	s.stats = upstream.Relay(conn, server, upstream.RelayConfig{IdleTimeout: b.cfg.idleTimeout()}, inspect)
