@@ -93,9 +93,8 @@ func (h *connHandler) OnPublish(_ *rtmp.StreamContext, _ uint32, cmd *message.Ne
 	if err != nil {
 		return fmt.Errorf("publish %q: %w", cmd.PublishingName, err)
 	}
-	ls := h.srv.hub.get(key)
-	if err := ls.startPublishing(); err != nil {
-		h.srv.hub.forgetIfIdle(ls)
+	ls, err := h.srv.hub.publish(key)
+	if err != nil {
 		return fmt.Errorf("publish %q: %w", key, err)
 	}
 	h.published = ls
@@ -119,9 +118,7 @@ func (h *connHandler) OnPlay(ctx *rtmp.StreamContext, _ uint32, cmd *message.Net
 	h.stream = stream
 	h.mu.Unlock()
 	ps := &playerSink{conn: h.conn, timeout: h.srv.to.write, streamID: ctx.StreamID, playStarted: h.gc.armStatusWaiter()}
-	ls := h.srv.hub.get(key)
-	h.player = newSubscriber(ls, ps, h.log)
-	ls.subscribe(h.player)
+	h.player = h.srv.hub.play(key, func(ls *liveStream) *subscriber { return newSubscriber(ls, ps, h.log) })
 	go h.player.run()
 	h.log.Info("play", "stream", key)
 	return nil

@@ -23,10 +23,32 @@ type hub struct {
 
 func newHub() *hub { return &hub{streams: make(map[string]*liveStream)} }
 
-// get returns the stream for key, creating it when missing.
-func (h *hub) get(key string) *liveStream {
+// publish marks the stream for key live (creating it) and returns it; only
+// one publisher at a time. Lookup and marking happen under h.mu, so that
+// forgetIfIdle cannot drop the stream in between.
+func (h *hub) publish(key string) (*liveStream, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	ls := h.getLocked(key)
+	if err := ls.startPublishing(); err != nil {
+		return nil, err // ls is live, so it stays
+	}
+	return ls, nil
+}
+
+// play subscribes the subscriber newSub makes for key's stream (creating the
+// stream, which then waits for its publisher), atomically like publish.
+func (h *hub) play(key string, newSub func(*liveStream) *subscriber) *subscriber {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ls := h.getLocked(key)
+	s := newSub(ls)
+	ls.subscribe(s)
+	return s
+}
+
+// getLocked returns the stream for key, creating it when missing; h.mu is held.
+func (h *hub) getLocked(key string) *liveStream {
 	ls := h.streams[key]
 	if ls == nil {
 		ls = &liveStream{key: key, hub: h, subs: make(map[*subscriber]struct{})}

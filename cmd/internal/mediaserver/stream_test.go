@@ -39,8 +39,8 @@ func drain(s *subscriber) []*mediaMsg {
 func newTestStream(t *testing.T) (*hub, *liveStream) {
 	t.Helper()
 	h := newHub()
-	ls := h.get("live/demo")
-	if err := ls.startPublishing(); err != nil {
+	ls, err := h.publish("live/demo")
+	if err != nil {
 		t.Fatal(err)
 	}
 	return h, ls
@@ -151,7 +151,7 @@ func TestSlowSubscriberFails(t *testing.T) {
 
 func TestPublisherLifecycle(t *testing.T) {
 	h, ls := newTestStream(t)
-	if err := ls.startPublishing(); !errors.Is(err, ErrAlreadyPublishing) {
+	if _, err := h.publish("live/demo"); !errors.Is(err, ErrAlreadyPublishing) {
 		t.Fatalf("second publisher: err = %v, want ErrAlreadyPublishing", err)
 	}
 	s := newTestSubscriber(ls)
@@ -170,8 +170,8 @@ func TestPublisherLifecycle(t *testing.T) {
 	if h.streams["live/demo"] != ls {
 		t.Fatal("stream with a waiting player was forgotten")
 	}
-	if err := ls.startPublishing(); err != nil {
-		t.Fatalf("republish: %v", err)
+	if again, err := h.publish("live/demo"); err != nil || again != ls {
+		t.Fatalf("republish: %v (same stream: %v)", err, again == ls)
 	}
 	ls.publish(inter1)
 	ls.publish(key2)
@@ -182,3 +182,4 @@ func TestPublisherLifecycle(t *testing.T) {
 		t.Errorf("idle stream not forgotten: %v", h.streams)
 	}
 }
+
