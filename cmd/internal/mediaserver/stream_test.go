@@ -182,4 +182,3 @@ func TestPublisherLifecycle(t *testing.T) {
 		t.Errorf("idle stream not forgotten: %v", h.streams)
 	}
 }
-
