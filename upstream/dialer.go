@@ -88,19 +88,24 @@ func prepare(ctx context.Context, cfg DialConfig, conn net.Conn, client, local n
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
+	hio := newHandshakeIO(conn)
 	if cfg.ProxyProtocol != ProxyProtocolNone {
 		header, err := proxyHeader(cfg.ProxyProtocol, client, local)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrProxyHeader, err)
 		}
-		if _, err := conn.Write(header); err != nil {
+		// Buffered: it leaves with C0+C1, in front of them.
+		if _, err := hio.Write(header); err != nil {
 			return fmt.Errorf("%w: %w", ErrProxyHeader, withContext(ctx, err))
 		}
 	}
 	// Verification of the server's S2 echo is skipped: SRS does not echo C1 (go-rtmp#51/#52),
 	// and a wrong echo tells the edge nothing it needs — the replayed connect decides.
-	if err := handshake.HandshakeWithServer(conn, conn, &handshake.Config{SkipHandshakeVerification: true}); err != nil {
+	if err := handshake.HandshakeWithServer(hio, hio, &handshake.Config{SkipHandshakeVerification: true}); err != nil {
 		return fmt.Errorf("%w: %w", ErrHandshake, withContext(ctx, err))
+	}
+	if err := hio.Flush(); err != nil {
+		return fmt.Errorf("%w: sending C2: %w", ErrHandshake, withContext(ctx, err))
 	}
 	if !stop() {
 		return fmt.Errorf("%w: %w", ErrHandshake, ctx.Err())
