@@ -206,6 +206,12 @@ func (s *Server) serveStream(rc *rtmpraw.Conn, sid uint32) {
 	gone := make(chan struct{})
 	go func() {
 		defer close(gone)
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("player reader panic", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				_ = rc.Close()
+			}
+		}()
 		s.drain(rc)
 	}()
 	var src flvsrc.Source

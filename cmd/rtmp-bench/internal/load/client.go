@@ -2,9 +2,11 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"time"
 
 	"github.com/rtmp-edge/rtmp-edge/cmd/rtmp-bench/internal/flvsrc"
@@ -23,7 +25,7 @@ type client struct {
 // Reconnect one after another. A failed session is retried after a pause.
 func (c *client) run(ctx context.Context) {
 	for ctx.Err() == nil {
-		err := c.session(ctx)
+		err := c.safeSession(ctx)
 		if err != nil && !ended(ctx) {
 			c.st.addError(err)
 			select { // do not hammer a refusing server
@@ -35,6 +37,20 @@ func (c *client) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// ErrPanic is counted when a session panicked (a bug, most likely in parsing
+// what the server sent); the run goes on.
+var ErrPanic = errors.New("session panicked")
+
+// safeSession runs a session and turns a panic into an error.
+func (c *client) safeSession(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v\n%s", ErrPanic, r, debug.Stack())
+		}
+	}()
+	return c.session(ctx)
 }
 
 // ended reports whether ctx is over. A context derived with an earlier or
@@ -163,6 +179,12 @@ func (c *client) play(ctx context.Context, rc *rtmpraw.Conn, start time.Time) er
 func (c *client) publish(ctx context.Context, rc *rtmpraw.Conn, sid uint32) error {
 	readErr := make(chan error, 1)
 	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				readErr <- fmt.Errorf("%w: publisher reader: %v", ErrPanic, r)
+				_ = rc.Close()
+			}
+		}()
 		for {
 			if _, err := rc.ReadMessage(); err != nil {
 				readErr <- err

@@ -123,6 +123,7 @@ func TestErrorKind(t *testing.T) {
 		{fmt.Errorf("%w: %w", errHandshake, rtmpraw.ErrBadVersion), ErrKindHandshake},
 		{fmt.Errorf("read: %w", syscall.ECONNRESET), ErrKindClosed},
 		{fmt.Errorf("read: %w", rtmpraw.ErrBadChunkSize), ErrKindProtocol},
+		{fmt.Errorf("%w: index out of range", ErrPanic), ErrKindPanic},
 		{errors.New("mystery"), ErrKindOther},
 	}
 	for _, tt := range tests {

@@ -26,6 +26,7 @@ const (
 	ErrKindPlayRejected    = "play_rejected"
 	ErrKindClosed          = "closed_by_peer"
 	ErrKindProtocol        = "protocol"
+	ErrKindPanic           = "panic"
 	ErrKindOther           = "other"
 )
 
@@ -39,6 +40,8 @@ var (
 func ErrorKind(err error) string {
 	var ne net.Error
 	switch {
+	case errors.Is(err, ErrPanic):
+		return ErrKindPanic
 	case errors.Is(err, rtmpraw.ErrConnectRejected):
 		return ErrKindConnectRejected
 	case errors.Is(err, rtmpraw.ErrPublishRejected):
