@@ -3,7 +3,22 @@
 // metadata, sequence headers and the current GOP for late joiners, many players
 // per stream, and push (re-publishing every stream to other servers, like
 // nginx-rtmp's push). It is built on go-rtmp, guarded against its defects
-// (see ../../../../shared/reference/go-rtmp.md).
+// (see shared/reference/go-rtmp.md):
+//
+//   - its own accept loop back-off (go-rtmp's Serve spins on EMFILE);
+//   - deadlines go-rtmp lacks: handshake and connect, idle publishers, stalled
+//     receivers, push set-up;
+//   - a 4 MiB read budget for clients that do not publish (go-rtmp would
+//     buffer up to 16 MiB on each of 64 chunk streams);
+//   - panics recovered in every goroutine of ours; go-rtmp recovers its own
+//     message loop (a zero-length message panics there and ends only that
+//     connection), and zero-length messages are never forwarded;
+//   - no standalone ChunkStreamer (it panics after ~1 GB).
+//
+// Known limits, fine for a lab: go-rtmp neither reads nor writes extended
+// timestamps on type-3 chunks, so a stream desynchronises after about 4.6
+// hours; players and pushes get 128-byte chunks (go-rtmp's writer cannot
+// change its chunk size safely while another goroutine writes).
 package mediaserver
 
 import (
