@@ -301,6 +301,14 @@ func TestFFmpegPublishTwoPlayersAndLateJoiner(t *testing.T) {
 	time.Sleep(2500 * time.Millisecond) // the third joins mid-stream, mid-GOP
 	go player("late joiner")
 
+	// A late joiner also gets the publisher's onMetaData (FFmpeg's shows its "encoder").
+	probe, err := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-show_entries", "format_tags=encoder", "-of", "default", url).Output()
+	if err != nil {
+		t.Errorf("ffprobe of the live stream: %v", err)
+	} else if !strings.Contains(string(probe), "TAG:encoder=Lavf") {
+		t.Errorf("late joiner got no onMetaData; ffprobe says:\n%s", probe)
+	}
+
 	for range 3 {
 		r := <-results
 		if r.err != nil {
