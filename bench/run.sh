@@ -200,12 +200,14 @@ backend bk_nginx
     server nginx 127.0.0.1:$NGINX_PORT check inter 1s rise 1 fall 3 maxconn 20000
 HAP
 HAP_OK=0
-if command -v haproxy >/dev/null; then
-	haproxy -c -q -f "$WORK/haproxy.cfg"
+if ! command -v haproxy >/dev/null; then
+	log "haproxy is not installed: its column will be n/a"
+elif ! haproxy -c -q -f "$WORK/haproxy.cfg" >"$WORK/haproxy-check.log" 2>&1; then
+	log "haproxy rejects the bench config; its column will be n/a:"
+	cat "$WORK/haproxy-check.log" >&2
+else
 	start haproxy "$(command -v haproxy)" -db -f "$WORK/haproxy.cfg"
 	wait_port $HAP_MEDIA haproxy && HAP_OK=1
-else
-	log "haproxy is not installed: its column will be n/a"
 fi
 
 # --- rtmp-edge: the equivalent config --------------------------------------------------------------
