@@ -336,8 +336,34 @@ for path in "${PATHS[@]}"; do
 done
 
 # --- 4. memory: proxy RSS per session with N mostly idle sessions (idle publishers) ------------------
+# restart_proxy PATH: a fresh proxy process for a memory load. A Go process keeps the heap an earlier
+# load grew, so a second load in the same process would measure next to nothing.
+restart_proxy() {
+	local old=${PROXY_PID[$1]:-}
+	[ -n "$old" ] || return 0
+	kill "$old" 2>/dev/null || true
+	wait "$old" 2>/dev/null || true
+	case $1 in
+	haproxy)
+		start haproxy "$(command -v haproxy)" -db -f "$WORK/haproxy.cfg"
+		wait_port $HAP_MEDIA haproxy
+		PROXY_PID[haproxy]=$PID_haproxy
+		;;
+	edge-*)
+		start edge "$WORK/rtmp-edge" -config "$WORK/edge.yaml" -log-level warn
+		wait_port $EDGE_MEDIA edge
+		wait_port $EDGE_MEDIA_T edge
+		PROXY_PID[edge-rtmp]=$PID_edge
+		PROXY_PID[edge-rtmpt]=$PID_edge
+		;;
+	esac
+	sleep 1.5 # health checks
+}
+
 mem_run() { # mem_run PATH N
-	local path=$1 n=$2 pid=${PROXY_PID[$1]:-} secs poll=()
+	local path=$1 n=$2 pid secs poll=()
+	restart_proxy "$path"
+	pid=${PROXY_PID[$path]:-}
 	secs=$((n / MEM_RAMP + MEM_SETTLE + 1))
 	if [ "$path" = edge-rtmpt ]; then
 		# Idle RTMPT clients poll slowly, as Flash does when idle; set-up then takes a few polls.
