@@ -238,6 +238,8 @@ func (e *Edge) startHealthChecks(ctx context.Context, wg *sync.WaitGroup) {
 				Server:  s.Name,
 				Address: s.Address,
 				Logger:  e.log.With("backend", b.cfg.Name),
+				// A server that expects PROXY headers gets one from the check too.
+				ProxyProtocol: b.cfg.ProxyProtocol,
 				// The check logs "server down"/"server up" itself, once per change.
 				OnChange: func(up bool, _ string) {
 					if s.SetHealthy(up) {

@@ -17,6 +17,10 @@ type HealthCheck struct {
 	Address  string                       // host:port of the server
 	OnChange func(up bool, reason string) // called only on transitions, from Run's goroutine; may be nil
 	Logger   *slog.Logger                 // nil means slog.Default()
+	// ProxyProtocol is the backend's proxy_protocol ("", "v1", "v2"): a server
+	// that expects the header resets an rtmp probe without one, so the probe
+	// sends it too, naming the edge's own addresses (checks never act for a client).
+	ProxyProtocol string
 }
 
 // Run probes every Interval until ctx is done. A probe runs at once, then one per tick; probes
@@ -76,7 +80,7 @@ func (h *HealthCheck) probe(ctx context.Context, cfg CheckConfig) (err error) {
 	defer cancel()
 	switch cfg.Type {
 	case CheckRTMP:
-		return probeRTMP(ctx, h.Address, cfg.App)
+		return probeRTMP(ctx, h.Address, cfg.App, h.ProxyProtocol)
 	default:
 		return probeTCP(ctx, h.Address)
 	}

@@ -282,7 +282,7 @@ func TestRTMPProbeLeaksNothing(t *testing.T) {
 	before := runtime.NumGoroutine()
 	for range 20 {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-		if err := probeRTMP(ctx, addr, "live"); err == nil {
+		if err := probeRTMP(ctx, addr, "live", ""); err == nil {
 			t.Fatal("probe of a hung server succeeded")
 		}
 		cancel()

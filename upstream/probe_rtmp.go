@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"time"
 
 	rtmp "github.com/yutopp/go-rtmp"
@@ -32,7 +33,7 @@ var errProbeReplyTooLong = errors.New("no connect reply within the first 64 KiB"
 // and write is under the conn's deadline, and reads are capped (maxRTMPProbeReply); the
 // ChunkStreamer's defects (reference/go-rtmp.md: Ack at ~1 GB, panics on zero-length
 // messages) cannot trigger below the cap or are recovered by the caller.
-func probeRTMP(ctx context.Context, addr, app string) error {
+func probeRTMP(ctx context.Context, addr, app, proxyProtocol string) error {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -47,8 +48,19 @@ func probeRTMP(ctx context.Context, addr, app string) error {
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	if err := handshake.HandshakeWithServer(conn, conn, &handshake.Config{SkipHandshakeVerification: true}); err != nil {
+	hio := newHandshakeIO(conn)
+	if proxyProtocol != ProxyProtocolNone {
+		header, err := proxyHeader(proxyProtocol, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()))
+		if err != nil {
+			return fmt.Errorf("rtmp check: %w", err)
+		}
+		_, _ = hio.Write(header) // buffered: leaves with C0+C1
+	}
+	if err := handshake.HandshakeWithServer(hio, hio, &handshake.Config{SkipHandshakeVerification: true}); err != nil {
 		return fmt.Errorf("rtmp check: handshake: %w", err)
+	}
+	if err := hio.Flush(); err != nil {
+		return fmt.Errorf("rtmp check: handshake: sending C2: %w", err)
 	}
 	if err := connectApp(ctx, conn, conn, addr, app); err != nil {
 		return fmt.Errorf("rtmp check: connect %q: %w", app, err)
@@ -132,4 +144,12 @@ func awaitConnectResult(streamer *rtmp.ChunkStreamer) error {
 			return nil
 		}
 	}
+}
+
+// addrPortOf is a TCP address in netip form (zero when it is not TCP).
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort()
+	}
+	return netip.AddrPort{}
 }
