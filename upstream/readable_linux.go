@@ -10,44 +10,58 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// waitReadable blocks, through Go's poller and within src's read deadline,
-// until src has bytes (or an EOF or error) to read, and returns how many bytes
-// are queued (0 when only an EOF or error is pending).
+// readSome blocks, through Go's poller and within src's read deadline, until
+// src has bytes (or an EOF or error), then reads up to smallRead of them into a
+// pooled buffer. more is what is still queued when the buffer filled: the
+// caller splices it. buf is nil when nothing was read (EOF or error); the
+// caller returns a non-nil buf to smallBufs. ok is false when src is not a
+// socket (the caller then copies its own way).
 //
 // Why: Go splices TCP→TCP through a pipe it holds for the whole ReadFrom call,
-// including the time it waits for the source. An idle session would pin two
-// pipes (four descriptors) on top of its two sockets; waiting here first and
-// then splicing exactly what is queued keeps a pipe only while bytes move.
-func waitReadable(src net.Conn) (int64, bool, error) {
-	sc, ok := src.(syscall.Conn)
-	if !ok {
-		return 0, false, nil
+// including the time it waits for the source, so an idle session pinned two
+// pipes (four descriptors) beside its two sockets. And a live stream wakes up
+// every few milliseconds with a packet or two: a read and a write are cheaper
+// for that than the splice pair plus pipe bookkeeping. No buffer is held while
+// a direction waits.
+func readSome(src net.Conn) (buf *[]byte, n int, more int64, ok bool, err error) {
+	sc, isSock := src.(syscall.Conn)
+	if !isSock {
+		return nil, 0, 0, false, nil
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
-		return 0, false, nil
+		return nil, 0, 0, false, nil
 	}
-	var queued int
 	var sockErr error
 	err = rc.Read(func(fd uintptr) bool {
-		var b [1]byte
-		_, _, perr := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
-		switch perr {
-		case unix.EAGAIN:
-			return false // nothing yet: let the poller wait
-		case nil:
-			queued, _ = unix.IoctlGetInt(int(fd), unix.SIOCINQ) // 0: an EOF is pending
+		b := smallBufs.Get().(*[]byte)
+		got, rerr := unix.Read(int(fd), *b)
+		switch {
+		case rerr == unix.EAGAIN:
+			smallBufs.Put(b)
+			return false // nothing yet: let the poller wait, holding no buffer
+		case rerr != nil:
+			smallBufs.Put(b)
+			sockErr = os.NewSyscallError("read", rerr)
+		case got == 0:
+			smallBufs.Put(b) // EOF
 		default:
-			// Reading the socket error clears it: report it here, or it is lost.
-			sockErr = os.NewSyscallError("recvfrom", perr)
+			buf, n = b, got
+			if got == len(*b) {
+				q, _ := unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+				more = int64(q)
+			}
 		}
 		return true
 	})
 	if err != nil {
-		return 0, true, err
+		if buf != nil {
+			smallBufs.Put(buf)
+		}
+		return nil, 0, 0, true, err
 	}
 	if sockErr != nil {
-		return 0, true, &net.OpError{Op: "read", Net: "tcp", Source: src.LocalAddr(), Addr: src.RemoteAddr(), Err: sockErr}
+		return nil, 0, 0, true, &net.OpError{Op: "read", Net: "tcp", Source: src.LocalAddr(), Addr: src.RemoteAddr(), Err: sockErr}
 	}
-	return int64(queued), true, nil
+	return buf, n, more, true, nil
 }

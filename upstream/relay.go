@@ -27,6 +27,13 @@ const (
 	copyBuffer = 32 << 10
 )
 
+// smallRead is the most one wake-up of a socket direction reads in user space
+// (readSome); when more is queued, the rest is spliced.
+const smallRead = 16 << 10
+
+// smallBufs lends readSome its buffers only while bytes are in hand.
+var smallBufs = sync.Pool{New: func() any { b := make([]byte, smallRead); return &b }}
+
 // RelayConfig configures Relay.
 type RelayConfig struct {
 	// IdleTimeout: no bytes in either direction for this long ends the relay.
@@ -201,18 +208,30 @@ func (r *relay) copyPlain(d *direction) error {
 		}
 		limit := int64(relayChunk)
 		if buf == nil {
-			queued, waited, err := waitReadable(d.src)
-			switch {
-			case err == nil && waited:
-				// Splice what is queued (1 byte to read a pending EOF/error), so the
-				// splice pipe is never held while the source is quiet.
-				limit = max(1, min(queued, relayChunk))
-			case r.isIdle(err):
-				return errIdle
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				continue // this direction was quiet, the other one was not
-			case err != nil:
-				return &sideError{side: d.from, err: err}
+			b, n, more, ok, err := readSome(d.src)
+			if ok {
+				switch {
+				case r.isIdle(err):
+					return errIdle
+				case errors.Is(err, os.ErrDeadlineExceeded):
+					continue // this direction was quiet, the other one was not
+				case err != nil:
+					return &sideError{side: d.from, err: err}
+				case b == nil:
+					return io.EOF
+				}
+				_, werr := d.dst.Write((*b)[:n])
+				smallBufs.Put(b)
+				if werr != nil {
+					return &sideError{side: d.to, err: werr}
+				}
+				r.moved(d, int64(n))
+				if more == 0 {
+					continue
+				}
+				// A burst: splice exactly what is queued, so the splice pipe is
+				// never held while the source is quiet.
+				limit = min(more, relayChunk)
 			}
 		}
 		lr := &io.LimitedReader{R: d.src, N: limit}
