@@ -1,6 +1,8 @@
 package handshake
 
 import (
+	"github.com/rtmp-edge/rtmp-edge/integration/peers"
+
 	"bufio"
 	"bytes"
 	"net"
@@ -122,9 +124,10 @@ func serveRealClient(t *testing.T, mk func(url string) *exec.Cmd) realClientResu
 
 func needTool(t *testing.T, name string) string {
 	t.Helper()
+	peers.Ensure(t, name) // installs it when missing: a real-client test never skips
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Skipf("SKIPPING REAL-CLIENT TEST: %s is not installed (apt-get install -y %s)", name, name)
+		t.Fatalf("%s: %v", name, err)
 	}
 	return p
 }

@@ -1,6 +1,8 @@
 package mediaserver
 
 import (
+	"github.com/rtmp-edge/rtmp-edge/integration/peers"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -37,11 +39,7 @@ func TestMain(m *testing.M) {
 
 func needFFmpeg(t *testing.T) {
 	t.Helper()
-	for _, tool := range []string{"ffmpeg", "ffprobe"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("SKIPPED LOUDLY: %s is not installed (apt-get install -y ffmpeg); the real-peer tests cannot run", tool)
-		}
-	}
+	peers.Ensure(t, "ffmpeg", "ffprobe") // installs them when missing: never a skip
 }
 
 // packetSet is what framemd5/ffprobe say about a stream's packets.
