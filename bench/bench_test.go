@@ -15,14 +15,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtmp-edge/rtmp-edge/integration/peers"
 )
 
 func TestRunShortProducesTheTable(t *testing.T) {
-	for _, tool := range []string{"bash", "jq", "ss", "haproxy", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("SKIPPED LOUDLY: %s is not installed; the side-by-side bench cannot run (apt-get install -y haproxy jq iproute2)", tool)
-		}
-	}
+	// The peers are installed when missing: the bench never skips.
+	peers.Ensure(t, "jq", "ss", "haproxy", "nginx", peers.NginxRTMPModule)
 	out := t.TempDir()
 	var stderr bytes.Buffer
 	var err error

@@ -28,7 +28,8 @@ var packages = map[string][]string{
 	"ip":             {"iproute2"},
 	"docker-compose": {"docker-compose"},
 	"luac5.1":        {"lua5.1"},
-	"gnuplot":        {"gnuplot-nox"},
+	"jq":             {"jq"},
+	"ss":             {"iproute2"},
 }
 
 // NginxRTMPModule is the module file nginx loads for RTMP.
