@@ -3,6 +3,8 @@ package lab
 // Shared helpers of the lab tests: tools, commands, scratch files.
 
 import (
+	"github.com/rtmp-edge/rtmp-edge/integration/peers"
+
 	"bytes"
 	"context"
 	"os"
@@ -35,6 +37,9 @@ func repoRoot(t *testing.T) string {
 // rot unnoticed.
 func needTool(t *testing.T, name, install string) string {
 	t.Helper()
+	if err := peers.Install(name); err != nil {
+		t.Fatalf("%s: %v (install it: %s)", name, err, install)
+	}
 	path, err := exec.LookPath(name)
 	if err != nil {
 		t.Fatalf("%s not found in PATH: install it (%s)", name, install)

@@ -1,6 +1,8 @@
 package rtmpt
 
 import (
+	"github.com/rtmp-edge/rtmp-edge/integration/peers"
+
 	"context"
 	"io"
 	"net"
@@ -108,6 +110,7 @@ func needTool(t *testing.T, name string) string {
 	if testing.Short() {
 		t.Skip("real-client test (starts " + name + "): skipped with -short")
 	}
+	peers.Ensure(t, name) // installs it when missing
 	path, err := exec.LookPath(name)
 	if err != nil {
 		t.Fatalf("%s is required (apt-get install -y %s): %v", name, name, err)
