@@ -157,16 +157,7 @@ func TestStickySourceAddress(t *testing.T) {
 // ready for chunks.
 func rawHandshake(t *testing.T, addr string) net.Conn {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	c0c1 := make([]byte, 1537)
-	c0c1[0] = 3
-	if _, err := c.Write(c0c1); err != nil {
-		t.Fatal(err)
-	}
+	c := startHandshake(t, addr)
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	s := make([]byte, 3073)
 	if _, err := io.ReadFull(c, s); err != nil {
