@@ -45,7 +45,7 @@ func discardServer(b *testing.B) string {
 func BenchmarkSessionSetup(b *testing.B) {
 	server := discardServer(b)
 	cfg := testConfig(routing.ServerConfig{Name: "sink", Address: server})
-	e := startEdge(&testing.T{}, cfg)
+	e := startEdge(b, cfg) // stopped by b.Cleanup
 	c0c1 := make([]byte, 1537)
 	c0c1[0] = 3
 	var hello bytes.Buffer

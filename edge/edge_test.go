@@ -188,7 +188,7 @@ type testEdge struct {
 	addr string
 }
 
-func startEdge(t *testing.T, cfg Config) *testEdge {
+func startEdge(t testing.TB, cfg Config) *testEdge {
 	t.Helper()
 	logs := &logBuffer{}
 	e, err := New(cfg, Options{
