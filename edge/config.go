@@ -16,15 +16,19 @@ import (
 // The YAML file is decoded into it in one place (cmd/rtmp-edge); the structs of
 // the other packages are embedded where they configure that package.
 type Config struct {
-	Metrics   MetricsConfig    `yaml:"metrics"`
+	Admin     AdminConfig      `yaml:"admin"`
 	Listeners []ListenerConfig `yaml:"listeners"`
 	Backends  []BackendConfig  `yaml:"backends"`
 }
 
-// MetricsConfig places the Prometheus endpoint.
-type MetricsConfig struct {
-	// Address serves /metrics and /healthz over HTTP; empty disables it.
+// AdminConfig places the operator's HTTP endpoint: /metrics, /healthz, the
+// JSON API and the stats page.
+type AdminConfig struct {
+	// Address serves it over HTTP; empty disables it.
 	Address string `yaml:"address"`
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// everything but /healthz. Without it the address must be a loopback one.
+	Token string `yaml:"token"`
 }
 
 // Protocol names a wire protocol a listener accepts.

@@ -27,7 +27,7 @@ type Options struct {
 	// Logger receives the session and health lines; nil means slog.Default().
 	Logger *slog.Logger
 	// Registry receives the metrics; nil means a registry of the edge's own,
-	// served on Config.Metrics.Address.
+	// served on Config.Admin.Address.
 	Registry *prometheus.Registry
 }
 
@@ -107,11 +107,11 @@ func (e *Edge) Listen() error {
 		}
 		e.listeners = append(e.listeners, &listener{e: e, cfg: lc.withDefaults(), backend: e.backends[lc.Backend], ln: ln})
 	}
-	if e.cfg.Metrics.Address != "" {
-		ln, err := net.Listen("tcp", e.cfg.Metrics.Address)
+	if e.cfg.Admin.Address != "" {
+		ln, err := net.Listen("tcp", e.cfg.Admin.Address)
 		if err != nil {
 			e.closeListeners()
-			return fmt.Errorf("metrics: %w", err)
+			return fmt.Errorf("admin: %w", err)
 		}
 		e.metricsLn = ln
 	}

@@ -56,7 +56,7 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	c.media["media03"] = harness.StartNginx(t, harness.NginxOptions{Name: "media03", RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t), Push: push})
 
 	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "metrics:\n  address: %q\nlisteners:\n", harness.FreeAddr(t))
+	fmt.Fprintf(&cfg, "admin:\n  address: %q\nlisteners:\n", harness.FreeAddr(t))
 	listener := func(name, addr, protos string) {
 		fmt.Fprintf(&cfg, "  - name: %s\n    address: %q\n    protocols: %s\n    maxconn: 600\n    backend: media\n    handshake_timeout: %s\n",
 			name, addr, protos, o.handshakeTimeout)

@@ -39,6 +39,14 @@ type RelayConfig struct {
 	// IdleTimeout: no bytes in either direction for this long ends the relay.
 	// 0 means 60s; negative disables the timeout.
 	IdleTimeout time.Duration
+	// Counters, if non-nil, are added to as bytes move (each turn, not at the
+	// end), so a session's traffic can be read while it runs.
+	Counters *Counters
+}
+
+// Counters are the live byte counts of one relay, safe to read at any time.
+type Counters struct {
+	ClientToServer, ServerToClient atomic.Int64
 }
 
 // RelayStats reports what a relay moved and why it ended.
@@ -93,8 +101,13 @@ func Relay(client, server net.Conn, cfg RelayConfig, inspect func([]byte) bool) 
 	_ = server.SetDeadline(time.Time{})
 	r.touch()
 
-	up := &direction{from: "client", to: "server", src: client, dst: server}
-	down := &direction{from: "server", to: "client", src: server, dst: client}
+	counters := cfg.Counters
+	if counters == nil {
+		counters = new(Counters)
+	}
+	up := &direction{from: "client", to: "server", src: client, dst: server, bytes: &counters.ClientToServer}
+	down := &direction{from: "server", to: "client", src: server, dst: client, bytes: &counters.ServerToClient}
+	startUp, startDown := up.bytes.Load(), down.bytes.Load()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go r.copyClientToServer(&wg, up, inspect)
@@ -105,7 +118,7 @@ func Relay(client, server net.Conn, cfg RelayConfig, inspect func([]byte) bool) 
 	r.closeBoth()
 
 	end, _ := r.end.Load().(string)
-	return RelayStats{ClientToServer: up.bytes.Load(), ServerToClient: down.bytes.Load(), End: end}
+	return RelayStats{ClientToServer: up.bytes.Load() - startUp, ServerToClient: down.bytes.Load() - startDown, End: end}
 }
 
 // relay is the state the two copiers share.
@@ -121,7 +134,7 @@ type relay struct {
 type direction struct {
 	from, to string // "client" / "server", for End reasons
 	src, dst net.Conn
-	bytes    atomic.Int64
+	bytes    *atomic.Int64 // the relay's Counters, for this direction
 }
 
 // copyClientToServer and copyServerToClient are separate functions so that goroutine dumps

@@ -104,7 +104,7 @@ type Edge struct {
 	Proc       *Proc
 	ConfigPath string
 	Listeners  map[string]string // listener name → address, from the config
-	Metrics    string            // metrics address from the config, or ""
+	Metrics    string            // admin address (metrics, API) from the config, or ""
 
 	mu      sync.Mutex
 	lines   []LogLine
@@ -114,9 +114,9 @@ type Edge struct {
 
 // edgeConfigAddrs is the part of the config StartEdge needs to wait for readiness.
 type edgeConfigAddrs struct {
-	Metrics struct {
+	Admin struct {
 		Address string `yaml:"address"`
-	} `yaml:"metrics"`
+	} `yaml:"admin"`
 	Listeners []struct {
 		Name    string `yaml:"name"`
 		Address string `yaml:"address"`
@@ -137,7 +137,7 @@ func StartEdge(t testing.TB, yamlConfig string, extraArgs ...string) *Edge {
 	e := &Edge{
 		ConfigPath: filepath.Join(t.TempDir(), "edge.yaml"),
 		Listeners:  map[string]string{},
-		Metrics:    addrs.Metrics.Address,
+		Metrics:    addrs.Admin.Address,
 		changed:    make(chan struct{}),
 	}
 	for _, l := range addrs.Listeners {

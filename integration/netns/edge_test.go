@@ -42,7 +42,7 @@ func labEdgeConfig() string {
       - { name: media03, address: "%[3]s:%[4]d", weight: 8, maxconn: 200, upload: true }
 `, MediaIPs[0], MediaIPs[1], MediaIPs[2], port, check)
 	}
-	return fmt.Sprintf(`metrics:
+	return fmt.Sprintf(`admin:
   address: "%s"
 listeners:
   - { name: rtmp, address: "%s", protocols: [rtmp], backend: transparent }
