@@ -91,27 +91,60 @@ var errIdle = errors.New("idle timeout")
 // blocks the remaining copy until the peer goes away; there is no write timeout, because a
 // timed-out splice write loses the bytes already taken from the source.
 func Relay(client, server net.Conn, cfg RelayConfig, inspect func([]byte) bool) RelayStats {
+	return newRelay(client, server, cfg).run(inspect)
+}
+
+// Relaying is a relay started by Start: it runs on its own and reports its end
+// to the done func given to Start.
+type Relaying struct{ r *relay }
+
+// Start is Relay that returns at once. done, if non-nil, is called exactly once,
+// from the relay's own goroutine, after both conns are closed, with what Relay
+// would have returned. The relay owns both conns from the call on.
+func Start(client, server net.Conn, cfg RelayConfig, inspect func([]byte) bool, done func(RelayStats)) *Relaying {
+	r := newRelay(client, server, cfg)
+	go func() {
+		st := r.run(inspect)
+		if done != nil {
+			done(st)
+		}
+	}()
+	return &Relaying{r: r}
+}
+
+// Close ends the relay from outside (shutdown, an operator): both conns are
+// closed at once and reason becomes RelayStats.End, unless the relay had
+// already begun to end for another reason. It does not wait for done.
+func (h *Relaying) Close(reason string) {
+	h.r.setEnd(reason)
+	h.r.closeBoth()
+}
+
+func newRelay(client, server net.Conn, cfg RelayConfig) *relay {
 	idle := cfg.IdleTimeout
 	if idle == 0 {
 		idle = DefaultIdleTimeout
 	}
-	r := &relay{client: client, server: server, idle: idle}
-	// Deadlines left over from the handshake and connect phases would end the relay early.
-	_ = client.SetDeadline(time.Time{})
-	_ = server.SetDeadline(time.Time{})
-	r.touch()
-
 	counters := cfg.Counters
 	if counters == nil {
 		counters = new(Counters)
 	}
-	up := &direction{from: "client", to: "server", src: client, dst: server, bytes: &counters.ClientToServer}
-	down := &direction{from: "server", to: "client", src: server, dst: client, bytes: &counters.ServerToClient}
+	return &relay{client: client, server: server, idle: idle, counters: counters}
+}
+
+func (r *relay) run(inspect func([]byte) bool) RelayStats {
+	// Deadlines left over from the handshake and connect phases would end the relay early.
+	_ = r.client.SetDeadline(time.Time{})
+	_ = r.server.SetDeadline(time.Time{})
+	r.touch()
+
+	up := &direction{from: "client", to: "server", src: r.client, dst: r.server, bytes: &r.counters.ClientToServer}
+	down := &direction{from: "server", to: "client", src: r.server, dst: r.client, bytes: &r.counters.ServerToClient}
 	startUp, startDown := up.bytes.Load(), down.bytes.Load()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go r.copyClientToServer(&wg, up, inspect)
-	// The caller's goroutine carries the other direction: one goroutine stack
+	// The calling goroutine carries the other direction: one goroutine stack
 	// less per session.
 	r.copyServerToClient(&wg, down)
 	wg.Wait()
@@ -124,6 +157,7 @@ func Relay(client, server net.Conn, cfg RelayConfig, inspect func([]byte) bool) 
 // relay is the state the two copiers share.
 type relay struct {
 	client, server net.Conn
+	counters       *Counters
 	idle           time.Duration // > 0 enables the idle timeout
 	lastActivity   atomic.Int64  // unix nanoseconds of the last byte moved in either direction
 	end            atomic.Value  // string: the first end reason wins

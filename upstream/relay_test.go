@@ -345,3 +345,32 @@ func BenchmarkRelayTCP(b *testing.B) {
 		b.Fatalf("relay counted %d, server received %d", stats.ClientToServer, n)
 	}
 }
+
+// TestStartCloseEndsWithReason: a relay started with Start and closed from
+// outside reports the given reason to done, after both conns are closed.
+func TestStartCloseEndsWithReason(t *testing.T) {
+	client, clientPeer := tcpPair(t)
+	server, serverPeer := tcpPair(t)
+	done := make(chan RelayStats, 1)
+	h := Start(client, server, RelayConfig{}, nil, func(st RelayStats) { done <- st })
+	if _, err := clientPeer.Write([]byte("abc")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 3)
+	if _, err := io.ReadFull(serverPeer, buf); err != nil {
+		t.Fatal(err)
+	}
+	h.Close("shutdown")
+	select {
+	case st := <-done:
+		if st.End != "shutdown" || st.ClientToServer != 3 {
+			t.Fatalf("stats %+v, want End shutdown and 3 bytes in", st)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("done was not called after Close")
+	}
+	_ = serverPeer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := serverPeer.Read(buf); err == nil {
+		t.Fatal("the server side is still open after Close")
+	}
+}
