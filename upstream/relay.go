@@ -42,6 +42,23 @@ type RelayConfig struct {
 	// Counters, if non-nil, are added to as bytes move (each turn, not at the
 	// end), so a session's traffic can be read while it runs.
 	Counters *Counters
+	// WriteTimeout, if > 0, ends the relay when one direction has bytes to write
+	// and its destination has not accepted a single byte for this long: a viewer
+	// that stopped reading, or a media server that hangs while the client still
+	// sends. The end reason is "client stalled" or "server stalled". Without it
+	// such a session lives until the idle timeout, and only if the other
+	// direction is quiet too.
+	WriteTimeout time.Duration
+	// SndBuf, if > 0, sets the send buffer of the client socket (SO_SNDBUF; Linux
+	// doubles the value for its bookkeeping and stops autotuning that socket),
+	// which bounds the kernel memory a viewer that stops reading can pin: about
+	// 2×SndBuf of socket buffer plus one relay buffer of at most 16 KiB (or one
+	// splice pipe) in the edge, instead of the autotuned maximum
+	// (net.ipv4.tcp_wmem, 4 MiB by default). Too small a value limits the
+	// throughput to clients far away (at most SndBuf per round trip). 0 keeps the
+	// kernel's default; a client that is not a TCP socket (an RTMPT tunnel) is
+	// left alone.
+	SndBuf int
 }
 
 // Counters are the live byte counts of one relay, safe to read at any time.
@@ -53,7 +70,8 @@ type Counters struct {
 type RelayStats struct {
 	ClientToServer, ServerToClient int64
 	// End is the first reason the relay began to end: "client closed", "server closed",
-	// "idle timeout", "client error: …", "server error: …", or "internal error: …" after a
+	// "idle timeout", "client stalled", "server stalled" (WriteTimeout), "client error: …",
+	// "server error: …", the reason given to Close, or "internal error: …" after a
 	// recovered panic (in inspect, for example).
 	End string
 }
@@ -87,9 +105,9 @@ var errIdle = errors.New("idle timeout")
 // (CloseWrite) and the other direction keeps flowing; a conn without CloseWrite is closed
 // whole. Any error or the idle timeout closes both conns at once.
 //
-// Known limit: a peer that stops reading while its own direction is already half-closed
-// blocks the remaining copy until the peer goes away; there is no write timeout, because a
-// timed-out splice write loses the bytes already taken from the source.
+// A peer that stops reading holds its direction until WriteTimeout (if set) ends the
+// relay; a timed-out splice write may lose the bytes already taken from the source, which
+// does not matter because the relay ends with it.
 func Relay(client, server net.Conn, cfg RelayConfig, inspect func([]byte) bool) RelayStats {
 	return newRelay(client, server, cfg).run(inspect)
 }
@@ -129,7 +147,14 @@ func newRelay(client, server net.Conn, cfg RelayConfig) *relay {
 	if counters == nil {
 		counters = new(Counters)
 	}
-	return &relay{client: client, server: server, idle: idle, counters: counters}
+	if cfg.SndBuf > 0 {
+		if tc, ok := client.(*net.TCPConn); ok {
+			// Best effort: a refused size leaves the kernel default, which only
+			// costs memory, not correctness.
+			_ = tc.SetWriteBuffer(cfg.SndBuf)
+		}
+	}
+	return &relay{client: client, server: server, idle: idle, writeTimeout: cfg.WriteTimeout, counters: counters}
 }
 
 func (r *relay) run(inspect func([]byte) bool) RelayStats {
@@ -159,6 +184,7 @@ type relay struct {
 	client, server net.Conn
 	counters       *Counters
 	idle           time.Duration // > 0 enables the idle timeout
+	writeTimeout   time.Duration // > 0 bounds each write (RelayConfig.WriteTimeout)
 	lastActivity   atomic.Int64  // unix nanoseconds of the last byte moved in either direction
 	end            atomic.Value  // string: the first end reason wins
 	closeOnce      sync.Once
@@ -210,8 +236,9 @@ func (r *relay) copyInspected(d *direction, inspect func([]byte) bool) error {
 		// Never read past the limit, so inspect sees at most exactly inspectLimit bytes.
 		n, err := d.src.Read(buf[:min(len(buf), inspectLimit-seen)])
 		if n > 0 {
+			writeBy := r.writeDeadline(d.dst)
 			if _, werr := d.dst.Write(buf[:n]); werr != nil {
-				return &sideError{side: d.to, err: werr}
+				return r.writeError(d, werr, writeBy)
 			}
 			r.moved(d, int64(n))
 			seen += n
@@ -246,9 +273,10 @@ func (r *relay) copyPlain(d *direction) error {
 	var plainDst *writerOnly
 	if !srcIsSocket || !dstReadsFrom {
 		buf = make([]byte, copyBuffer)
-		plainDst = &writerOnly{Writer: d.dst}
+		plainDst = &writerOnly{r: r, dst: d.dst}
 		dst = plainDst
 	}
+	var writeBy time.Time
 	for {
 		if err := r.refreshDeadline(d.src); err != nil {
 			return &sideError{side: d.from, err: err}
@@ -267,10 +295,11 @@ func (r *relay) copyPlain(d *direction) error {
 				case b == nil:
 					return io.EOF
 				}
+				writeBy = r.writeDeadline(d.dst)
 				_, werr := d.dst.Write((*b)[:n])
 				smallBufs.Put(b)
 				if werr != nil {
-					return &sideError{side: d.to, err: werr}
+					return r.writeError(d, werr, writeBy)
 				}
 				r.moved(d, int64(n))
 				if more == 0 {
@@ -280,6 +309,7 @@ func (r *relay) copyPlain(d *direction) error {
 				// never held while the source is quiet.
 				limit = min(more, relayChunk)
 			}
+			writeBy = r.writeDeadline(d.dst)
 		}
 		lr := &io.LimitedReader{R: d.src, N: limit}
 		n, err := io.CopyBuffer(dst, lr, buf)
@@ -291,12 +321,16 @@ func (r *relay) copyPlain(d *direction) error {
 			return io.EOF // io.Copy reports the source's EOF as nil before the limit
 		case err == nil:
 			continue
+		case plainDst != nil && plainDst.failed:
+			return r.writeError(d, err, plainDst.writeBy)
+		case buf == nil && r.stalled(err, writeBy):
+			// The splice turn moves only bytes already queued at the source,
+			// so a deadline that passes in it is the destination's.
+			return &stallError{side: d.to}
 		case r.isIdle(err):
 			return errIdle
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			continue // this direction was quiet, the other one was not
-		case plainDst != nil && plainDst.failed:
-			return &sideError{side: d.to, err: err}
 		default:
 			return &sideError{side: blame(d, err), err: err}
 		}
@@ -322,6 +356,36 @@ type sideError struct {
 
 func (e *sideError) Error() string { return e.side + " error: " + e.err.Error() }
 func (e *sideError) Unwrap() error { return e.err }
+
+// stallError ends a relay whose side did not accept a byte for WriteTimeout.
+type stallError struct{ side string }
+
+func (e *stallError) Error() string { return e.side + " stalled" }
+
+// writeDeadline arms dst's write deadline for the write about to start and
+// returns it (zero without WriteTimeout). In the goroutine copy this is a timer
+// update inside the Go runtime, not a system call.
+func (r *relay) writeDeadline(dst net.Conn) time.Time {
+	if r.writeTimeout <= 0 {
+		return time.Time{}
+	}
+	by := time.Now().Add(r.writeTimeout)
+	_ = dst.SetWriteDeadline(by)
+	return by
+}
+
+// stalled reports whether err is the write deadline armed at writeBy passing.
+func (r *relay) stalled(err error, writeBy time.Time) bool {
+	return r.writeTimeout > 0 && !writeBy.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(writeBy)
+}
+
+// writeError names the failed write of direction d: a stall, or d.to's error.
+func (r *relay) writeError(d *direction, err error, writeBy time.Time) error {
+	if r.stalled(err, writeBy) {
+		return &stallError{side: d.to}
+	}
+	return &sideError{side: d.to, err: err}
+}
 
 // finish records why direction d ended and propagates it: EOF half-closes the destination,
 // anything else closes both conns so the other direction stops too.
@@ -380,15 +444,19 @@ func (r *relay) isIdle(err error) bool {
 	return time.Since(time.Unix(0, r.lastActivity.Load())) >= r.idle
 }
 
-// writerOnly hides a destination's ReadFrom so io.CopyBuffer uses the given buffer, and
-// records whether a write failed so the error is blamed on the destination.
+// writerOnly hides a destination's ReadFrom so io.CopyBuffer uses the given buffer,
+// arms the write deadline before each write, and records whether a write failed so the
+// error is blamed on the destination.
 type writerOnly struct {
-	io.Writer
-	failed bool
+	r       *relay
+	dst     net.Conn
+	writeBy time.Time
+	failed  bool
 }
 
 func (w *writerOnly) Write(p []byte) (int, error) {
-	n, err := w.Writer.Write(p)
+	w.writeBy = w.r.writeDeadline(w.dst)
+	n, err := w.dst.Write(p)
 	if err != nil {
 		w.failed = true
 	}

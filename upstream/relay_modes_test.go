@@ -1,0 +1,9 @@
+package upstream
+
+import "testing"
+
+// forEachMode runs a relay test once per way the relay can carry a TCP↔TCP
+// session, so both keep the same semantics.
+func forEachMode(t *testing.T, test func(t *testing.T, cfg RelayConfig)) {
+	t.Run("goroutines", func(t *testing.T) { test(t, RelayConfig{}) })
+}

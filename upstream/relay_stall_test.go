@@ -1,0 +1,128 @@
+package upstream
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// streamUntilError writes chunks to c until a write fails (the relay closed it).
+func streamUntilError(c net.Conn) {
+	chunk := make([]byte, 32<<10)
+	for {
+		if _, err := c.Write(chunk); err != nil {
+			return
+		}
+	}
+}
+
+// A viewer that stops reading: the server streams, the client app reads
+// nothing. The relay must end the session once the client has accepted no
+// byte for WriteTimeout, well before the idle timeout (the server direction
+// is busy, so the session is never idle at all).
+func TestRelayWriteTimeoutClientStalled(t *testing.T) {
+	forEachMode(t, func(t *testing.T, cfg RelayConfig) {
+		cfg.WriteTimeout = 200 * time.Millisecond
+		cfg.IdleTimeout = time.Hour
+		cfg.SndBuf = 16 << 10 // fills sooner; the timeout does not depend on it
+		rig := startTCPRelay(t, cfg, nil)
+		rig.clientApp.(*net.TCPConn).SetReadBuffer(8 << 10)
+		go streamUntilError(rig.serverApp)
+		stats := receive(t, rig.done)
+		if stats.End != "client stalled" {
+			t.Fatalf("End %q, want \"client stalled\"", stats.End)
+		}
+		if stats.ServerToClient == 0 {
+			t.Error("nothing reached the client before the stall")
+		}
+	})
+}
+
+// A media server that hangs (accepts no more bytes) while the client sends.
+func TestRelayWriteTimeoutServerStalled(t *testing.T) {
+	forEachMode(t, func(t *testing.T, cfg RelayConfig) {
+		cfg.WriteTimeout = 200 * time.Millisecond
+		cfg.IdleTimeout = time.Hour
+		rig := startTCPRelay(t, cfg, nil)
+		rig.serverApp.(*net.TCPConn).SetReadBuffer(8 << 10)
+		go streamUntilError(rig.clientApp)
+		stats := receive(t, rig.done)
+		if stats.End != "server stalled" {
+			t.Fatalf("End %q, want \"server stalled\"", stats.End)
+		}
+	})
+}
+
+// A stall after the other direction already ended (the client half-closed,
+// the server keeps streaming to a client that does not read): the case that
+// used to hold a relay until the peer went away.
+func TestRelayWriteTimeoutAfterHalfClose(t *testing.T) {
+	forEachMode(t, func(t *testing.T, cfg RelayConfig) {
+		cfg.WriteTimeout = 200 * time.Millisecond
+		cfg.IdleTimeout = -1
+		rig := startTCPRelay(t, cfg, nil)
+		rig.clientApp.(*net.TCPConn).SetReadBuffer(8 << 10)
+		rig.clientApp.(closeWriter).CloseWrite()
+		go io.Copy(io.Discard, rig.serverApp)
+		go streamUntilError(rig.serverApp)
+		stats := receive(t, rig.done)
+		if stats.End != "client closed" {
+			t.Fatalf("End %q, want \"client closed\" (the first reason)", stats.End)
+		}
+	})
+}
+
+// WriteTimeout does not cut a peer that reads: a player receiving a stream
+// with long pauses between messages, each pause longer than WriteTimeout.
+func TestRelayWriteTimeoutSparesReaders(t *testing.T) {
+	forEachMode(t, func(t *testing.T, cfg RelayConfig) {
+		cfg.WriteTimeout = 50 * time.Millisecond
+		rig := startTCPRelay(t, cfg, nil)
+		go func() { io.Copy(io.Discard, rig.clientApp); rig.clientApp.Close() }()
+		const writes = 10
+		for range writes {
+			if _, err := rig.serverApp.Write(make([]byte, 100<<10)); err != nil {
+				t.Fatalf("server write: %v (relay ended early?)", err)
+			}
+			time.Sleep(2 * cfg.WriteTimeout)
+		}
+		rig.serverApp.Close()
+		stats := receive(t, rig.done)
+		if stats.End != "server closed" {
+			t.Fatalf("End %q, want \"server closed\"", stats.End)
+		}
+		if stats.ServerToClient != writes*100<<10 {
+			t.Errorf("ServerToClient %d, want %d", stats.ServerToClient, writes*100<<10)
+		}
+	})
+}
+
+// SndBuf sets the client socket's send buffer (Linux reports twice the value
+// asked for) and locks it: autotuning would otherwise grow it to megabytes for
+// a viewer that stops reading.
+func TestRelaySndBufBoundsClientSocket(t *testing.T) {
+	forEachMode(t, func(t *testing.T, cfg RelayConfig) {
+		cfg.SndBuf = 32 << 10
+		clientApp, clientEdge := tcpPair(t)
+		serverEdge, serverApp := tcpPair(t)
+		// A second descriptor of the same socket, so the test can ask the
+		// kernel about it whatever the relay does with its own.
+		probe := dupFD(t, clientEdge)
+		serverProbe := dupFD(t, serverEdge)
+		rig := startRelay(t, clientApp, clientEdge, serverEdge, serverApp, cfg, nil)
+		clientApp.SetReadBuffer(8 << 10)
+		go streamUntilError(serverApp)
+		// Let the client socket fill up: the buffer must not have grown.
+		time.Sleep(300 * time.Millisecond)
+		if got := sndBuf(t, probe); got != 2*cfg.SndBuf {
+			t.Errorf("client socket SO_SNDBUF %d, want %d (twice SndBuf)", got, 2*cfg.SndBuf)
+		}
+		if got := sndBuf(t, serverProbe); got == 2*cfg.SndBuf {
+			t.Errorf("server socket SO_SNDBUF %d: SndBuf is for the client side only", got)
+		}
+		clientApp.Close()
+		serverApp.Close()
+		receive(t, rig.done)
+	})
+}
