@@ -2,6 +2,9 @@ package integration
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -12,6 +15,14 @@ import (
 // addresses land 20/20/16 on media01/02/03 (weights 10/10/8), as both the
 // servers' /stat and the edge's session lines say, and each player, reconnecting
 // from the same address, lands on the same server again.
+//
+// The players reconnect in a shuffled order. In their first order the check
+// could not fail: 56 picks are two full rounds of smooth weighted round robin
+// (weights sum to 28), so the balancer is back at its start and would hand
+// every player its old server again with no stick table at all. Shuffled, a
+// balancer without affinity gives each player whatever the next pick is, and
+// all 56 matching by chance has a probability of 20!·20!·16!/56! (about 1e-25).
+// The seed is logged; RTMP_EDGE_SEED repeats an order.
 func TestBalanceWeightsAndStickiness(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, clusterOptions{})
@@ -52,8 +63,9 @@ func TestBalanceWeightsAndStickiness(t *testing.T) {
 		t.Fatalf("session lines: players per server %v, want %v", got, want)
 	}
 
-	for i := 1; i <= players; i++ {
-		ip := harness.ClientIP(30, i)
+	order := rand.New(rand.NewPCG(seed(t), 0)).Perm(players)
+	for _, i := range order {
+		ip := harness.ClientIP(30, i+1)
 		p := harness.StartPlayer(t, harness.PlayerOptions{Addr: c.rtmp, LocalIP: ip, Stream: "idle"})
 		addr := p.LocalAddr()
 		p.Close()
@@ -62,4 +74,20 @@ func TestBalanceWeightsAndStickiness(t *testing.T) {
 			t.Errorf("%s reconnected to %s, first landed on %s", ip, s.Server, first[ip])
 		}
 	}
+}
+
+// seed is the seed of a test's random choices: RTMP_EDGE_SEED when set (to
+// repeat a failing run), else the clock. It is logged either way.
+func seed(t *testing.T) uint64 {
+	t.Helper()
+	s := uint64(time.Now().UnixNano())
+	if env := os.Getenv("RTMP_EDGE_SEED"); env != "" {
+		v, err := strconv.ParseUint(env, 10, 64)
+		if err != nil {
+			t.Fatalf("RTMP_EDGE_SEED=%q: %v", env, err)
+		}
+		s = v
+	}
+	t.Logf("seed %d (RTMP_EDGE_SEED=%d repeats this run)", s, s)
+	return s
 }

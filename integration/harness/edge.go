@@ -105,6 +105,7 @@ type Edge struct {
 	ConfigPath string
 	Listeners  map[string]string // listener name → address, from the config
 	Metrics    string            // admin address (metrics, API) from the config, or ""
+	AdminToken string            // admin token from the config, or ""
 
 	mu      sync.Mutex
 	lines   []LogLine
@@ -116,6 +117,7 @@ type Edge struct {
 type edgeConfigAddrs struct {
 	Admin struct {
 		Address string `yaml:"address"`
+		Token   string `yaml:"token"`
 	} `yaml:"admin"`
 	Listeners []struct {
 		Name    string `yaml:"name"`
@@ -138,6 +140,7 @@ func StartEdge(t testing.TB, yamlConfig string, extraArgs ...string) *Edge {
 		ConfigPath: filepath.Join(t.TempDir(), "edge.yaml"),
 		Listeners:  map[string]string{},
 		Metrics:    addrs.Admin.Address,
+		AdminToken: addrs.Admin.Token,
 		changed:    make(chan struct{}),
 	}
 	for _, l := range addrs.Listeners {

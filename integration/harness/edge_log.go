@@ -32,6 +32,7 @@ func (l LogLine) ClientIP() string { return hostOf(l.Str("client")) }
 
 // Session is a parsed "session end" line.
 type Session struct {
+	ID        string `json:"id"`
 	Client    string `json:"client"`
 	Listener  string `json:"listener"`
 	Proto     string `json:"proto"`
@@ -120,8 +121,32 @@ func (e *Edge) WaitLog(t testing.TB, match func(LogLine) bool, timeout time.Dura
 
 // AwaitLog is WaitLog returning an error instead of failing the test.
 func (e *Edge) AwaitLog(match func(LogLine) bool, timeout time.Duration) (LogLine, error) {
+	return e.AwaitLogSince(0, match, timeout)
+}
+
+// LogMark is the number of log lines seen so far: pass it to AwaitLogSince to
+// look only at what the edge logs after this moment (the answer to one SIGHUP,
+// not to an earlier one).
+func (e *Edge) LogMark() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.lines)
+}
+
+// WaitLogSince is WaitLog over the lines after mark (see LogMark).
+func (e *Edge) WaitLogSince(t testing.TB, mark int, match func(LogLine) bool, timeout time.Duration) LogLine {
+	t.Helper()
+	l, err := e.AwaitLogSince(mark, match, timeout)
+	if err != nil {
+		t.Fatalf("%v; edge log tail:\n%s", err, lastBytes([]byte(e.Proc.Output()), 6<<10))
+	}
+	return l
+}
+
+// AwaitLogSince is AwaitLog over the lines after mark (see LogMark).
+func (e *Edge) AwaitLogSince(mark int, match func(LogLine) bool, timeout time.Duration) (LogLine, error) {
 	deadline := time.After(timeout)
-	seen := 0
+	seen := mark
 	for {
 		e.mu.Lock()
 		lines, changed := e.lines[seen:], e.changed
@@ -166,4 +191,14 @@ func (e *Edge) WaitSession(t testing.TB, clientAddr string, timeout time.Duratio
 	}
 	t.Fatalf("session of %s vanished", clientAddr)
 	return Session{}
+}
+
+// WaitSessionStart waits for the "session start" line of the client at addr
+// ("ip:port") and returns it: the edge logs it once the real publish or play
+// is known, so it tells a running session's id and server.
+func (e *Edge) WaitSessionStart(t testing.TB, clientAddr string, timeout time.Duration) LogLine {
+	t.Helper()
+	return e.WaitLog(t, func(l LogLine) bool {
+		return l.Msg() == "session start" && l.Str("client") == clientAddr
+	}, timeout)
 }

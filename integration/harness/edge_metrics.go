@@ -1,73 +1,106 @@
 package harness
 
 import (
-	"bufio"
-	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// MetricsText fetches the Prometheus exposition from the configured metrics
-// address (5 s bound, 4 MiB cap).
+// MetricsText fetches the Prometheus exposition from the configured admin
+// address (5 s bound, 4 MiB cap), with the config's token when it has one.
 func (e *Edge) MetricsText() (string, error) {
-	if e.Metrics == "" {
-		return "", errors.New("fetch metrics: no metrics address in the config")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+e.Metrics+"/metrics", nil)
-	if err != nil {
-		return "", fmt.Errorf("build metrics request: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
+	code, b, err := e.Admin().Get("/metrics")
 	if err != nil {
 		return "", fmt.Errorf("fetch metrics: %w", err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if err != nil {
-		return "", fmt.Errorf("read metrics: %w", err)
+	if code != http.StatusOK {
+		return "", fmt.Errorf("fetch metrics: status %d: %.200s", code, b)
 	}
 	return string(b), nil
 }
 
-// MetricSum adds up the samples of metric name (e.g. "rtmp_edge_rejected_total")
-// whose labels include every pair in labels.
-func (e *Edge) MetricSum(name string, labels map[string]string) (float64, error) {
+// Metrics is one scrape of /metrics, parsed by Prometheus's own text parser
+// (so a malformed exposition fails the test instead of being read loosely).
+type Metrics map[string]*dto.MetricFamily
+
+// ParseMetrics parses a Prometheus text exposition.
+func ParseMetrics(text string) (Metrics, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		return nil, fmt.Errorf("parse metrics: %w", err)
+	}
+	return Metrics(fams), nil
+}
+
+// Scrape fetches and parses /metrics.
+func (e *Edge) Scrape() (Metrics, error) {
 	text, err := e.MetricsText()
+	if err != nil {
+		return nil, err
+	}
+	return ParseMetrics(text)
+}
+
+// Sum adds up the samples of metric name (e.g. "rtmp_edge_rejected_total")
+// whose labels include every pair in labels; found says whether any sample
+// matched (a missing metric is not the same as a zero one).
+func (m Metrics) Sum(name string, labels map[string]string) (sum float64, found bool) {
+	fam, ok := m[name]
+	if !ok {
+		return 0, false
+	}
+	for _, s := range fam.GetMetric() {
+		if !hasLabels(s, labels) {
+			continue
+		}
+		found = true
+		switch {
+		case s.Counter != nil:
+			sum += s.Counter.GetValue()
+		case s.Gauge != nil:
+			sum += s.Gauge.GetValue()
+		case s.Untyped != nil:
+			sum += s.Untyped.GetValue()
+		case s.Histogram != nil:
+			sum += float64(s.Histogram.GetSampleCount())
+		case s.Summary != nil:
+			sum += float64(s.Summary.GetSampleCount())
+		}
+	}
+	return sum, found
+}
+
+func hasLabels(s *dto.Metric, want map[string]string) bool {
+	for k, v := range want {
+		ok := false
+		for _, l := range s.GetLabel() {
+			if l.GetName() == k && l.GetValue() == v {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// MetricSum adds up the samples of metric name (e.g. "rtmp_edge_rejected_total")
+// whose labels include every pair in labels; an absent metric counts 0.
+func (e *Edge) MetricSum(name string, labels map[string]string) (float64, error) {
+	m, err := e.Scrape()
 	if err != nil {
 		return 0, err
 	}
-	var sum float64
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for sc.Scan() {
-		line := sc.Text()
-		rest, ok := strings.CutPrefix(line, name)
-		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
-			continue
-		}
-		match := true
-		for k, v := range labels {
-			if !strings.Contains(rest, k+`="`+v+`"`) {
-				match = false
-			}
-		}
-		f := strings.Fields(rest)
-		if !match || len(f) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metric line %q: %w", line, err)
-		}
-		sum += v
-	}
+	sum, _ := m.Sum(name, labels)
 	return sum, nil
 }
 
@@ -76,19 +109,12 @@ func (e *Edge) MetricSum(name string, labels map[string]string) (float64, error)
 // last "server up"/"server down" log line for it (none: up, the initial state).
 func (e *Edge) ServerUp(backend, server string) (bool, error) {
 	if e.Metrics != "" {
-		text, err := e.MetricsText()
+		m, err := e.Scrape()
 		if err != nil {
 			return false, err
 		}
-		sc := bufio.NewScanner(strings.NewReader(text))
-		for sc.Scan() {
-			line := sc.Text()
-			if !strings.HasPrefix(line, "rtmp_edge_server_up{") ||
-				!strings.Contains(line, `backend="`+backend+`"`) || !strings.Contains(line, `server="`+server+`"`) {
-				continue
-			}
-			f := strings.Fields(line)
-			return f[len(f)-1] == "1", nil
+		if v, ok := m.Sum("rtmp_edge_server_up", map[string]string{"backend": backend, "server": server}); ok {
+			return v == 1, nil
 		}
 	}
 	up := true

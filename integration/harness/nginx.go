@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -151,4 +152,26 @@ func lastBytes(b []byte, n int) []byte {
 		return b[len(b)-n:]
 	}
 	return b
+}
+
+// Freeze SIGSTOPs the server's process group (master and worker): its sockets
+// stay open and the kernel keeps accepting and buffering, but nothing answers,
+// never a FIN or RST. That is a hung media server as the edge sees it, which a
+// crash (Stop) is not. The server is resumed (SIGCONT) in t.Cleanup, before
+// StartNginx's cleanup stops it, so that it can exit on SIGTERM.
+func (n *Nginx) Freeze(t testing.TB) {
+	t.Helper()
+	if n.proc == nil {
+		t.Fatalf("freeze nginx %s: not running", n.Opts.Name)
+	}
+	p := n.proc
+	p.Signal(syscall.SIGSTOP)
+	t.Cleanup(func() { p.Signal(syscall.SIGCONT) })
+}
+
+// Thaw resumes a frozen server (SIGCONT).
+func (n *Nginx) Thaw() {
+	if n.proc != nil {
+		n.proc.Signal(syscall.SIGCONT)
+	}
 }

@@ -281,12 +281,32 @@ func (p *Player) MediaBytes() int64 {
 // of each codec (h264 and aac) than it had when called, or fails after timeout
 // or when the connection ends.
 func (p *Player) WaitPackets(n int, timeout time.Duration) error {
-	start := p.Packets()
-	v0, a0 := start.Count("h264"), start.Count("aac")
+	return p.Mark().Wait(n, timeout)
+}
+
+// PacketMark is a player's packet counts at one moment, taken before an event
+// (a reload, a drain) to check afterwards that the player kept receiving media
+// across it: a session cut by the event ends the player, a session starved
+// by it stops the counts.
+type PacketMark struct {
+	Player       *Player
+	Video, Audio int // h264 and aac packets received when the mark was taken
+}
+
+// Mark records the player's packet counts now.
+func (p *Player) Mark() PacketMark {
+	now := p.Packets()
+	return PacketMark{Player: p, Video: now.Count("h264"), Audio: now.Count("aac")}
+}
+
+// Wait waits until the player has received at least n more packets of each
+// codec than at the mark; it fails after timeout or when the connection ends.
+func (m PacketMark) Wait(n int, timeout time.Duration) error {
+	p := m.Player
 	deadline := time.Now().Add(timeout)
 	for {
 		now := p.Packets()
-		v, a := now.Count("h264")-v0, now.Count("aac")-a0
+		v, a := now.Count("h264")-m.Video, now.Count("aac")-m.Audio
 		if v >= n && a >= n {
 			return nil
 		}
@@ -299,6 +319,34 @@ func (p *Player) WaitPackets(n int, timeout time.Duration) error {
 			return fmt.Errorf("%d h264 and %d aac packets of %d each within %s: %w", v, a, n, timeout, ErrNoPackets)
 		}
 	}
+}
+
+// MarkAll marks every player (see Mark).
+func MarkAll(players []*Player) []PacketMark {
+	out := make([]PacketMark, len(players))
+	for i, p := range players {
+		out[i] = p.Mark()
+	}
+	return out
+}
+
+// WaitAllGrown waits, for all marks at once, until each player received n more
+// packets of each codec than at its mark (see PacketMark.Wait). The error
+// names every player that did not, by its local address.
+func WaitAllGrown(marks []PacketMark, n int, timeout time.Duration) error {
+	errs := make([]error, len(marks))
+	var wg sync.WaitGroup
+	for i, m := range marks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := m.Wait(n, timeout); err != nil {
+				errs[i] = fmt.Errorf("player %s: %w", m.Player.LocalAddr(), err)
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // LocalAddr is the player's own address ("127.0.3.7:40000").

@@ -30,10 +30,11 @@ var ErrProcTimeout = errors.New("process did not end in time")
 type Proc struct {
 	Name string
 
-	cmd    *exec.Cmd
-	done   chan struct{}
-	err    error // valid after done is closed
-	output *tailBuffer
+	cmd      *exec.Cmd
+	done     chan struct{}
+	err      error     // valid after done is closed
+	exitedAt time.Time // valid after done is closed
+	output   *tailBuffer
 }
 
 // RequireTool makes sure the command name is installed (integration/peers
@@ -91,6 +92,7 @@ func startProc(name string, stderrTee func([]byte), argv ...string) (*Proc, erro
 	}
 	go func() {
 		p.err = p.cmd.Wait()
+		p.exitedAt = time.Now()
 		close(p.done)
 	}()
 	return p, nil
@@ -106,6 +108,29 @@ func (p *Proc) Exited() (bool, error) {
 		return true, p.err
 	default:
 		return false, nil
+	}
+}
+
+// ExitedAt is when the process was seen to end (the zero time while it runs).
+// Tests measure "exits within grace + 1 s" as ExitedAt minus the time they sent
+// the signal, which does not depend on when the test looked.
+func (p *Proc) ExitedAt() time.Time {
+	select {
+	case <-p.done:
+		return p.exitedAt
+	default:
+		return time.Time{}
+	}
+}
+
+// ExitCode is the process's exit status once it has ended: -1 while it runs or
+// when a signal ended it.
+func (p *Proc) ExitCode() int {
+	select {
+	case <-p.done:
+		return p.cmd.ProcessState.ExitCode()
+	default:
+		return -1
 	}
 }
 

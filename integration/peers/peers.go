@@ -30,6 +30,7 @@ var packages = map[string][]string{
 	"luac5.1":        {"lua5.1"},
 	"jq":             {"jq"},
 	"ss":             {"iproute2"},
+	"chromium":       {"chromium"},
 }
 
 // NginxRTMPModule is the module file nginx loads for RTMP.
