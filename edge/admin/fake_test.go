@@ -54,10 +54,11 @@ func (f *fakeSource) Backends() []BackendStatus {
 		for bi := range f.backends {
 			for si := range f.backends[bi].Servers {
 				s := &f.backends[bi].Servers[si]
-				if s.Up {
+				if s.Sessions > 0 {
 					// Uneven steps, so a sparkline has a shape.
-					s.BytesIn += 40000 + 25000*(f.polls%3)
-					s.BytesOut += 400000 + 150000*(f.polls%4)
+					n := int64(s.Sessions)
+					s.BytesIn += n * (300 + 200*(f.polls%3))
+					s.BytesOut += n * (40000 + 15000*(f.polls%4))
 				}
 			}
 		}
@@ -75,8 +76,15 @@ func (f *fakeSource) Sessions() []SessionStatus {
 	defer f.mu.Unlock()
 	if f.grow {
 		for i := range f.sessions {
-			f.sessions[i].BytesIn += 30000
-			f.sessions[i].BytesOut += 90000
+			s := &f.sessions[i]
+			switch s.Kind {
+			case "publish":
+				s.BytesIn += 250000 + 20000*(f.polls%3)
+				s.BytesOut += 900
+			case "play":
+				s.BytesIn += 700
+				s.BytesOut += 250000 + 20000*(f.polls%3)
+			}
 		}
 	}
 	return append([]SessionStatus(nil), f.sessions...)
