@@ -80,7 +80,7 @@ func New(cfg Config, opts Options) (*Edge, error) {
 		}
 		b := &backend{cfg: bc, pool: pool, dialer: dialer}
 		for _, s := range pool.Servers() {
-			b.hasUploadServer = b.hasUploadServer || s.Upload
+			b.hasUploadServer = b.hasUploadServer || s.Upload()
 			e.metrics.setServerUp(bc.Name, s.Name, s.Healthy())
 		}
 		e.backends[bc.Name] = b
@@ -236,7 +236,7 @@ func (e *Edge) startHealthChecks(ctx context.Context, wg *sync.WaitGroup) {
 			hc := &upstream.HealthCheck{
 				Config:  b.cfg.Check,
 				Server:  s.Name,
-				Address: s.Address,
+				Address: s.Address(),
 				Logger:  e.log.With("backend", b.cfg.Name),
 				// A server that expects PROXY headers gets one from the check too.
 				ProxyProtocol: b.cfg.ProxyProtocol,

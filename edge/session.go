@@ -150,7 +150,7 @@ func (l *listener) runSession(conn net.Conn, r *bufio.Reader, s *session) *rejec
 	}
 	s.stats = upstream.Relay(conn, server, upstream.RelayConfig{IdleTimeout: b.cfg.idleTimeout()}, inspect)
 	s.command = cs.command
-	if s.command != nil && s.command.Name == "publish" && !s.server.Upload && b.hasUploadServer {
+	if s.command != nil && s.command.Name == "publish" && !s.server.Upload() && b.hasUploadServer {
 		s.misrouted = true
 	}
 	return nil
@@ -218,7 +218,7 @@ func (l *listener) dialServer(s *session, replay []byte) (net.Conn, *routing.Lea
 			l.e.metrics.queued(w.Seconds())
 		}
 		s.attempts++
-		server, err := b.dialer.Dial(ctx, lease.Server.Address, s.client, s.local)
+		server, err := b.dialer.Dial(ctx, lease.Server.Address(), s.client, s.local)
 		if err == nil {
 			_, err = server.Write(replay)
 			if err != nil {

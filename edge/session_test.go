@@ -21,9 +21,9 @@ import (
 func threeServers(t *testing.T) ([]*testBackend, []routing.ServerConfig) {
 	b := []*testBackend{startBackend(t, "media01"), startBackend(t, "media02"), startBackend(t, "media03")}
 	return b, []routing.ServerConfig{
-		{Name: "media01", Address: b[0].addr, Weight: 10, MaxConn: 200},
-		{Name: "media02", Address: b[1].addr, Weight: 10, MaxConn: 200},
-		{Name: "media03", Address: b[2].addr, Weight: 8, MaxConn: 200, Upload: true},
+		{Name: "media01", Address: b[0].addr, Weight: new(10), MaxConn: 200},
+		{Name: "media02", Address: b[1].addr, Weight: new(10), MaxConn: 200},
+		{Name: "media03", Address: b[2].addr, Weight: new(8), MaxConn: 200, Upload: true},
 	}
 }
 

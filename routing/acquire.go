@@ -19,10 +19,11 @@ type Request struct {
 // Candidates: for Publish the usable upload servers, or, when none is usable, the
 // other servers ("upload-fallback"); for Play all servers; excluded servers never.
 // A client whose affinity server is a usable candidate goes back to it (even when it
-// is draining); otherwise the balancer picks. When every eligible candidate is full,
+// is draining or has weight 0, not when it is in maint); otherwise the balancer picks
+// among the ready servers with a weight above 0. When every eligible candidate is full,
 // the call waits in a FIFO queue until a slot frees (then picks again, affinity
 // included), for at most queue_timeout or until ctx ends: ErrQueueTimeout. When no
-// candidate is eligible at all (all down, draining or excluded): ErrNoServer at once.
+// candidate is eligible at all (all down, drain, maint, weight 0 or excluded): ErrNoServer at once.
 //
 // ctx only bounds the wait: a free slot is taken even if ctx is already done.
 // On success the caller owns the lease: Confirm it once the server answered, Release
@@ -40,22 +41,23 @@ func (p *Pool) Acquire(ctx context.Context, req Request) (*Lease, error) {
 	}
 	w := &waiter{req: req, client: client, ready: make(chan struct{})}
 	p.queue.pushBack(w)
+	timeout := p.queueTimeout // read under the mutex: Update may change it
 	p.mu.Unlock()
-	return p.wait(ctx, w)
+	return p.wait(ctx, w, timeout)
 }
 
 // wait blocks until w is served, queue_timeout passes or ctx ends. A waiter that was
 // served in the same instant as its deadline keeps the lease: a nil error always
 // comes with a lease the caller must release.
-func (p *Pool) wait(ctx context.Context, w *waiter) (*Lease, error) {
+func (p *Pool) wait(ctx context.Context, w *waiter, timeout time.Duration) (*Lease, error) {
 	start := time.Now()
-	timer := time.NewTimer(p.queueTimeout)
+	timer := time.NewTimer(timeout)
 	defer timer.Stop()
 	var cause error
 	select {
 	case <-w.ready:
 	case <-timer.C:
-		cause = fmt.Errorf("no slot within queue_timeout %s", p.queueTimeout)
+		cause = fmt.Errorf("no slot within queue_timeout %s", timeout)
 	case <-ctx.Done():
 		cause = context.Cause(ctx)
 	}
@@ -91,7 +93,7 @@ func (p *Pool) pickLocked(req *Request, client netip.Addr) (*Lease, error) {
 	}
 	// Nothing free. Wait only if some server could take this session once a slot
 	// frees; the whole pool counts, because a publish falls back to any server.
-	for _, s := range p.servers {
+	for _, s := range p.view.Load().servers {
 		if f.eligible(s) {
 			return nil, errFull
 		}
@@ -131,7 +133,7 @@ func (p *Pool) serveWaitersLocked(all bool) {
 // anyFreeSlot reports whether any healthy server (draining ones included: stuck
 // clients may still use them) has a free slot.
 func (p *Pool) anyFreeSlot() bool {
-	for _, s := range p.servers {
+	for _, s := range p.view.Load().servers {
 		if s.Healthy() && s.hasSlot() {
 			return true
 		}

@@ -16,7 +16,7 @@ const (
 // Defaults and limits (HAProxy's where one exists).
 const (
 	DefaultWeight       = 1                // HAProxy's default server weight
-	MaxWeight           = 256              // HAProxy's maximum user weight
+	MaxWeight           = 256              // HAProxy's maximum user weight; 0 is the minimum
 	DefaultStickExpire  = 20 * time.Minute // the reference `expire 20m`
 	DefaultQueueTimeout = 10 * time.Second // HAProxy would wait forever without `timeout queue`; we never do
 	defaultPoolName     = "default"
@@ -26,10 +26,43 @@ const (
 type ServerConfig struct {
 	Name    string `yaml:"name"`    // required, unique in the pool
 	Address string `yaml:"address"` // host:port, required (not resolved here)
-	Weight  int    `yaml:"weight"`  // 1..256; 0 means omitted and becomes 1
-	MaxConn int    `yaml:"maxconn"` // concurrent sessions; 0 = unlimited
-	Upload  bool   `yaml:"upload"`  // takes the uploads (publish sessions)
-	Drain   bool   `yaml:"drain"`   // start draining: only clients already stuck to it get in
+	// Weight is 0..256, omitted (nil) = 1. A pointer because 0 is a real value
+	// (HAProxy's: no new sessions from the balancer, clients stuck to it still get in)
+	// and must not be mistaken for "not given".
+	Weight  *int `yaml:"weight"`
+	MaxConn int  `yaml:"maxconn"` // concurrent sessions; 0 = unlimited
+	Upload  bool `yaml:"upload"`  // takes the uploads (publish sessions)
+	// State is the admission state the server starts in: "ready" (default), "drain"
+	// (only clients stuck to it get in) or "maint" (nothing new).
+	State string `yaml:"state"`
+	Drain bool   `yaml:"drain"` // the same as state: drain (kept for existing configs)
+}
+
+// weight is the effective weight: the configured one, or DefaultWeight when omitted.
+func (c ServerConfig) weight() int {
+	if c.Weight == nil {
+		return DefaultWeight
+	}
+	return *c.Weight
+}
+
+// startState is the effective starting state; Validate rejects the contradictory
+// combinations, so here drain: true simply means drain.
+func (c ServerConfig) startState() State {
+	if st, err := ParseState(c.State); err == nil {
+		return st
+	}
+	if c.Drain {
+		return StateDrain
+	}
+	return StateReady
+}
+
+// sameAs reports whether two entries configure the server identically (effective
+// values: an omitted weight equals weight 1, drain: true equals state: drain).
+func (c ServerConfig) sameAs(o ServerConfig) bool {
+	return c.Name == o.Name && c.Address == o.Address && c.weight() == o.weight() &&
+		c.MaxConn == o.MaxConn && c.Upload == o.Upload && c.startState() == o.startState()
 }
 
 // StickConfig is source-IP affinity (HAProxy `stick-table type ip` + `stick on src`).
@@ -93,8 +126,15 @@ func validateServers(servers []ServerConfig) []error {
 		if err := checkHostPort(s.Address); err != nil {
 			errs = append(errs, &FieldError{Path: path + ".address", Err: err})
 		}
-		if s.Weight != 0 && (s.Weight < 1 || s.Weight > MaxWeight) {
-			errs = append(errs, fieldErrf(path+".weight", "must be 1..%d, got %d", MaxWeight, s.Weight))
+		if s.Weight != nil && (*s.Weight < 0 || *s.Weight > MaxWeight) {
+			errs = append(errs, fieldErrf(path+".weight", "must be 0..%d (0 = only clients already stuck to it), got %d", MaxWeight, *s.Weight))
+		}
+		if s.State != "" {
+			if st, err := ParseState(s.State); err != nil {
+				errs = append(errs, &FieldError{Path: path + ".state", Err: err})
+			} else if s.Drain && st != StateDrain {
+				errs = append(errs, fieldErrf(path+".drain", "drain: true contradicts state: %s (give only one of them)", s.State))
+			}
 		}
 		if s.MaxConn < 0 {
 			errs = append(errs, fieldErrf(path+".maxconn", "must be >= 0 (0 = unlimited), got %d", s.MaxConn))
@@ -140,9 +180,11 @@ func (c PoolConfig) WithDefaults() PoolConfig {
 	c.Classify = append([]Rule(nil), c.Classify...)
 	c.Servers = append([]ServerConfig(nil), c.Servers...)
 	for i := range c.Servers {
-		if c.Servers[i].Weight == 0 {
-			c.Servers[i].Weight = DefaultWeight
-		}
+		// A fresh pointer each time: the copy must not share a weight with c.
+		w := c.Servers[i].weight()
+		c.Servers[i].Weight = &w
+		st := c.Servers[i].startState()
+		c.Servers[i].State, c.Servers[i].Drain = st.String(), st == StateDrain
 	}
 	return c
 }

@@ -9,7 +9,7 @@
 // # Using it
 //
 // NewPool validates a PoolConfig (every error carries its field path, e.g.
-// "servers[2].weight: must be 1..256, got 300") and builds the servers, all healthy.
+// "servers[2].weight: must be 0..256 ..., got 300") and builds the servers, all healthy.
 // For each session the caller classifies the connect command with Pool.Classifier,
 // then calls Pool.Acquire, which returns a Lease holding one connection slot on
 // Lease.Server. The caller Confirms the lease once the server was really reached (dial
@@ -17,7 +17,17 @@
 // Release is idempotent). When a dial fails, the caller Releases without Confirm and
 // calls Acquire again with the failed servers in Request.Exclude; nothing has reached
 // the client yet, so the retry is invisible. Health checkers call Server.SetHealthy,
-// operators Server.SetDraining; neither touches running sessions.
+// operators Server.SetState and Server.SetWeight; none of them touches running
+// sessions. A reload calls Pool.Update with the new config: the pool is changed in
+// place by server name, so slots, health, stick entries, queued sessions and the
+// operator's changes (unless the config changed that server) survive.
+//
+// # Server state
+//
+// Health (up/down, from the checks) and the operator's state are separate. ready
+// takes everything; drain takes only clients stuck to the server (HAProxy's drain);
+// maint takes nothing new, its stuck clients are balanced elsewhere. Weight 0 is
+// HAProxy's too: the balancer never picks the server, stuck clients still get in.
 //
 // # Classification
 //
@@ -32,10 +42,10 @@
 // Candidates: a play may use every server; a publish uses the `upload: true` servers
 // and, only when none of them is usable (down, draining, full or excluded), the other
 // servers ("upload-fallback" in the reason). Servers in Request.Exclude are never
-// candidates. If the client's stick entry names a candidate that is healthy and has a
-// free slot, the session goes there ("stick"), even when that server is draining:
-// drain, as in HAProxy, only stops new clients. Otherwise the balancer picks among the
-// usable candidates: "roundrobin" is smooth weighted round robin (weights 10/10/8 give
+// candidates. If the client's stick entry names a candidate that is healthy, not in
+// maint and has a free slot, the session goes there ("stick"), even when that server
+// is draining or has weight 0: those, as in HAProxy, only stop new clients. Otherwise
+// the balancer picks among the ready candidates with a weight above 0 and a free slot: "roundrobin" is smooth weighted round robin (weights 10/10/8 give
 // 20/20/16 per 56 sessions, interleaved, never more than two in a row: HAProxy's
 // shape), "leastconn" the lowest active-sessions-per-weight, ties in rotation. Each
 // candidate set (all, upload, fallback) keeps its own balancer state, so publishes do
@@ -49,7 +59,7 @@
 // ErrQueueTimeout after queue_timeout (default 10 s) or when the caller's context
 // ends. If no candidate could ever take the session (all down, draining or excluded)
 // Acquire fails at once with ErrNoServer, and queued sessions fail the same way as
-// soon as their last server goes down.
+// soon as their last server goes down or is closed by the operator.
 //
 // # Affinity
 //
@@ -60,31 +70,30 @@
 // (golang-lru/v2, size stick.size, ttl stick.expire), so it lives `expire` after the
 // client's last session ended. size 0 turns affinity off.
 //
-// # Differences from HAProxy (reference/haproxy.md)
+// # Differences from HAProxy (as documented for HAProxy 2.x and seen in its behaviour)
 //
 //   - Affinity works. The reference config's `stick store-request src` before `stick
-//     on src` makes HAProxy skip the match entirely (§1.6): it is pure round robin.
+//     on src` makes HAProxy skip the match entirely: it is pure round robin.
 //     We do what the config intends: look up, then store the server reached.
 //   - Entries do not expire under a live stream. HAProxy's expire counts from the last
 //     match or store, so a 20-minute stream loses its entry and a reconnect may land
-//     elsewhere (§1.5). Ours counts from the end of the client's last session.
+//     elsewhere. Ours counts from the end of the client's last session.
 //   - A client stuck to a full server is balanced anew instead of waiting in that
-//     server's queue while others sit idle (§1.3, §1.7). Since Confirm rewrites the
+//     server's queue while others sit idle. Since Confirm rewrites the
 //     entry, it then sticks to the new server.
 //   - The queue is always bounded (queue_timeout); the reference config has no timeouts,
-//     so HAProxy waits forever (§1.3).
+//     so HAProxy waits forever.
 //   - A failed dial moves on to another server at once (Request.Exclude) instead of
-//     three retries on the same server with a one-second turn-around (§1.7).
+//     three retries on the same server with a one-second turn-around.
 //   - Uploads are told apart from plays (HAProxy in mode tcp cannot) and prefer the
 //     upload servers.
-//   - IPv6 clients get affinity too (HAProxy's `type ip` is IPv4 only, §1.5).
+//   - IPv6 clients get affinity too (HAProxy's `type ip` is IPv4 only).
 //   - stick.size bounds idle entries; clients with live sessions are kept on top of it
 //     (HAProxy's size bounds the whole table and purges the oldest).
 //   - Kept as in HAProxy: a stuck server that is down is ignored and the entry is
 //     overwritten by the new server, which the client keeps after recovery; drain
-//     still admits stuck clients; servers start healthy; weights 1..256. Weight 0
-//     (HAProxy: persistent clients only) is not offered: weight 0 in the config means
-//     "omitted" (1); use drain for that behaviour.
+//     still admits stuck clients; servers start healthy; weights 0..256, 0 meaning
+//     stuck clients only; maint refuses even those.
 //
 // Everything in the package is safe for concurrent use.
 package routing

@@ -41,7 +41,7 @@ func mustAcquire(t testing.TB, p *Pool, req Request) *Lease {
 func hold(t testing.TB, p *Pool, name string, n int) []*Lease {
 	t.Helper()
 	var exclude []*Server
-	for _, s := range p.servers {
+	for _, s := range p.Servers() {
 		if s.Name != name {
 			exclude = append(exclude, s)
 		}
@@ -63,7 +63,7 @@ func hold(t testing.TB, p *Pool, name string, n int) []*Lease {
 func stickTo(t testing.TB, p *Pool, client netip.Addr, name string) {
 	t.Helper()
 	var exclude []*Server
-	for _, s := range p.servers {
+	for _, s := range p.Servers() {
 		if s.Name != name {
 			exclude = append(exclude, s)
 		}

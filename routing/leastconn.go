@@ -13,17 +13,17 @@ func (lc *leastConn) pick(f filter) *Server {
 	n := len(lc.servers)
 	var best *Server
 	bestIdx := 0
-	var bestActive int64
+	var bestActive, bestWeight int64
 	for k := range n {
 		i := (lc.next + k) % n
 		s := lc.servers[i]
-		if !f.usable(s) {
+		if !f.pickable(s) { // weight 0 never gets here: no division by zero below
 			continue
 		}
-		a := s.active.Load()
-		// a/s.Weight < bestActive/best.Weight without division.
-		if best == nil || a*int64(best.Weight) < bestActive*int64(s.Weight) {
-			best, bestIdx, bestActive = s, i, a
+		a, w := s.active.Load(), int64(s.Weight())
+		// a/w < bestActive/bestWeight without division.
+		if best == nil || a*bestWeight < bestActive*w {
+			best, bestIdx, bestActive, bestWeight = s, i, a, w
 		}
 	}
 	if best != nil {

@@ -10,7 +10,7 @@ func leastConnPool(t *testing.T, weights ...int) *Pool {
 		c.Balance = BalanceLeastConn
 		c.Servers = nil
 		for i, w := range weights {
-			c.Servers = append(c.Servers, ServerConfig{Name: string(rune('a' + i)), Address: "10.0.0.1:1935", Weight: w})
+			c.Servers = append(c.Servers, ServerConfig{Name: string(rune('a' + i)), Address: "10.0.0.1:1935", Weight: new(w)})
 		}
 	})
 }

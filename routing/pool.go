@@ -2,37 +2,51 @@ package routing
 
 import (
 	"fmt"
+	"net/netip"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Pool is one backend: servers, the classifier for its sessions, balancer state,
 // the stick table and the queue of sessions waiting for a slot. Safe for concurrent use.
 type Pool struct {
-	name         string
+	name string
+
+	// view is the current server list, replaced whole by Update so that Servers and
+	// Server read it without the mutex (the session path and the API call them often).
+	view       atomic.Pointer[poolView]
+	classifier atomic.Pointer[Classifier]
+
+	// mu guards the balancer state, the stick table, the wait queue, the settings
+	// below and every lease's confirmed/released flags. Server slot counts, health,
+	// state and weight are atomics (readable without it), but they only change under
+	// it (health aside), so a pick sees a consistent picture and a freed slot goes to
+	// the queue before anyone else.
+	mu           sync.Mutex
+	cfg          PoolConfig // the last applied config, defaults filled in
 	balance      string
 	queueTimeout time.Duration
-	classifier   *Classifier
-	servers      []*Server
-	byName       map[string]*Server
+	all          candidateSet // every server: plays, and publishes when no server is marked upload
+	uploads      candidateSet // upload: true servers, tried first for publishes
+	others       candidateSet // the rest: publishes when no upload server is usable
+	stick        *stickTable  // nil when affinity is off
+	queue        waitQueue
+	// retired are servers a reload removed, by name: their leases still run, and a
+	// later reload that adds the name again revives the same object, slots and all.
+	retired map[string]*Server
+}
 
-	// mu guards the balancer state, the stick table's pinned map, the wait queue and
-	// every lease's confirmed/released flags. Server slot counts and health are atomics
-	// (readable without it), but they only change under it, so a pick sees a
-	// consistent picture and a freed slot goes to the queue before anyone else.
-	mu      sync.Mutex
-	all     candidateSet // every server: plays, and publishes when no server is marked upload
-	uploads candidateSet // upload: true servers, tried first for publishes
-	others  candidateSet // the rest: publishes when no upload server is usable
-	stick   *stickTable  // nil when affinity is off
-	queue   waitQueue
+type poolView struct {
+	servers []*Server // config order
+	byName  map[string]*Server
 }
 
 // candidateSet is a group of servers with its own balancer state, so that, e.g.,
 // publishes rotating over the upload servers do not shift the play rotation.
 type candidateSet struct {
 	servers     []*Server
-	member      func(*Server) bool // membership test for a stuck server
 	bal         balancer
 	reasonPick  string // Lease.Reason for a balancer pick from this set
 	reasonStick string // Lease.Reason for an affinity hit in this set
@@ -45,13 +59,17 @@ func newCandidateSet(algo string, all []*Server, member func(*Server) bool, pref
 			servers = append(servers, s)
 		}
 	}
-	cs := candidateSet{servers: servers, member: member, bal: newBalancer(algo, servers)}
+	cs := candidateSet{servers: servers, bal: newBalancer(algo, servers)}
 	cs.reasonPick, cs.reasonStick = algo, "stick"
 	if prefix != "" {
 		cs.reasonPick, cs.reasonStick = prefix+": "+algo, "stick ("+prefix+")"
 	}
 	return cs
 }
+
+// member: membership is the list built at the last (re)build, not a live read of
+// Upload, so a pick always agrees with the balancer's own server list.
+func (cs *candidateSet) member(s *Server) bool { return slices.Contains(cs.servers, s) }
 
 func (cs *candidateSet) anyUsable(f filter) bool {
 	for _, s := range cs.servers {
@@ -63,7 +81,7 @@ func (cs *candidateSet) anyUsable(f filter) bool {
 }
 
 // NewPool validates cfg, applies the defaults and builds the pool. All servers start
-// healthy; those with `drain: true` start draining.
+// healthy, in the state their config gives (ready unless drain/state say otherwise).
 func NewPool(cfg PoolConfig) (*Pool, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("pool %q: invalid config: %w", cfg.Name, err)
@@ -75,39 +93,84 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 	}
 	p := &Pool{
 		name:         cfg.Name,
+		cfg:          cfg,
 		balance:      cfg.Balance,
 		queueTimeout: cfg.QueueTimeout,
-		classifier:   classifier,
-		servers:      make([]*Server, 0, len(cfg.Servers)),
-		byName:       make(map[string]*Server, len(cfg.Servers)),
 		stick:        newStickTable(cfg.Stick.Size, cfg.Stick.Expire),
+		retired:      map[string]*Server{},
 	}
+	p.classifier.Store(classifier)
+	servers := make([]*Server, 0, len(cfg.Servers))
 	for _, sc := range cfg.Servers {
-		s := &Server{Name: sc.Name, Address: sc.Address, Weight: sc.Weight, MaxConn: sc.MaxConn, Upload: sc.Upload, pool: p}
-		s.draining.Store(sc.Drain)
-		p.servers = append(p.servers, s)
-		p.byName[s.Name] = s
+		servers = append(servers, newServer(sc, p))
 	}
-	p.all = newCandidateSet(cfg.Balance, p.servers, func(*Server) bool { return true }, "")
-	p.uploads = newCandidateSet(cfg.Balance, p.servers, func(s *Server) bool { return s.Upload }, "upload")
-	p.others = newCandidateSet(cfg.Balance, p.servers, func(s *Server) bool { return !s.Upload }, "upload-fallback")
+	p.setServersLocked(servers)
 	return p, nil
+}
+
+// setServersLocked publishes a new server list and rebuilds the candidate sets.
+func (p *Pool) setServersLocked(servers []*Server) {
+	v := &poolView{servers: servers, byName: make(map[string]*Server, len(servers))}
+	for _, s := range servers {
+		v.byName[s.Name] = s
+	}
+	p.view.Store(v)
+	p.rebuildSetsLocked()
+}
+
+// rebuildSetsLocked builds the candidate sets (and fresh balancers) from the current
+// server list and upload flags.
+func (p *Pool) rebuildSetsLocked() {
+	servers := p.view.Load().servers
+	p.all = newCandidateSet(p.balance, servers, func(*Server) bool { return true }, "")
+	p.uploads = newCandidateSet(p.balance, servers, (*Server).Upload, "upload")
+	p.others = newCandidateSet(p.balance, servers, func(s *Server) bool { return !s.Upload() }, "upload-fallback")
 }
 
 // Name is the pool name from the config ("default" when it had none).
 func (p *Pool) Name() string { return p.name }
 
 // Balance is the effective balance algorithm ("roundrobin" or "leastconn").
-func (p *Pool) Balance() string { return p.balance }
+func (p *Pool) Balance() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.balance
+}
 
 // Servers returns the servers in config order (a fresh slice; the servers are shared).
-func (p *Pool) Servers() []*Server { return append([]*Server(nil), p.servers...) }
+// Servers removed by Update are not in it, even while their sessions still run (see
+// Retired).
+func (p *Pool) Servers() []*Server { return slices.Clone(p.view.Load().servers) }
 
-// Server returns the server with that name, or nil.
-func (p *Pool) Server(name string) *Server { return p.byName[name] }
+// Server returns the configured server with that name, or nil (also for a removed one).
+func (p *Pool) Server(name string) *Server { return p.view.Load().byName[name] }
 
-// Classifier returns the pool's publish/play classifier.
-func (p *Pool) Classifier() *Classifier { return p.classifier }
+// Retired returns the servers an Update removed that still hold sessions, so metrics
+// and the API can show those sessions until they end.
+func (p *Pool) Retired() []*Server {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []*Server
+	for _, s := range p.retired {
+		if s.Active() > 0 {
+			out = append(out, s)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Server) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Classifier returns the pool's publish/play classifier (the current one: Update may
+// replace it; a session keeps the one it classified with).
+func (p *Pool) Classifier() *Classifier { return p.classifier.Load() }
 
 // StickLen is the number of affinity entries: clients with a live session plus idle
 // clients not yet expired (or expired but not yet swept). 0 when affinity is off.
@@ -117,6 +180,17 @@ func (p *Pool) StickLen() int {
 	return p.stick.len()
 }
 
+// ForgetStick removes the affinity entry of client and reports whether there was one.
+// An idle entry is gone at once. For a client with live sessions the running sessions
+// stay where they are, but the client's next session is balanced anew (unless one
+// of its running sessions is confirmed again first); after that the entry is whatever
+// the new session confirms.
+func (p *Pool) ForgetStick(client netip.Addr) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stick.forget(stickKey(client))
+}
+
 // Waiting is the number of sessions queued for a free slot (for metrics).
 func (p *Pool) Waiting() int {
 	p.mu.Lock()
@@ -124,8 +198,8 @@ func (p *Pool) Waiting() int {
 	return p.queue.n
 }
 
-// stateChanged runs after a health or drain flip: queued sessions may now fit (a
-// server came back) or have nothing left to wait for (the last one went down).
+// stateChanged runs after a health flip: queued sessions may now fit (a server came
+// back) or have nothing left to wait for (the last one went down).
 func (p *Pool) stateChanged() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -150,7 +150,7 @@ func TestAcquireCandidatesAndAffinity(t *testing.T) {
 	}
 }
 
-// TestStickOverwrittenAfterFailover is HAProxy's behaviour (§1.7): a client whose server
+// TestStickOverwrittenAfterFailover is HAProxy's behaviour: a client whose server
 // went down is re-balanced, the entry is overwritten on Confirm, and the client stays on
 // the new server after the old one recovers.
 func TestStickOverwrittenAfterFailover(t *testing.T) {
@@ -265,7 +265,7 @@ func TestPoolAccessors(t *testing.T) {
 		t.Errorf("Name %q Balance %q Classifier %v", p.Name(), p.Balance(), p.Classifier())
 	}
 	servers := p.Servers()
-	if len(servers) != 3 || servers[2].Name != "media03" || !servers[2].Upload || servers[2].Weight != 8 || servers[0].MaxConn != 200 {
+	if len(servers) != 3 || servers[2].Name != "media03" || !servers[2].Upload() || servers[2].Weight() != 8 || servers[0].MaxConn() != 200 {
 		t.Errorf("Servers() = %+v", servers)
 	}
 	servers[0] = nil
@@ -275,9 +275,9 @@ func TestPoolAccessors(t *testing.T) {
 	if p.Server("nope") != nil || p.Server("media02") == nil {
 		t.Error("Server lookup by name")
 	}
-	defaulted := newTestPool(t, func(c *PoolConfig) { c.Name = ""; c.Servers[0].Weight = 0 })
-	if defaulted.Name() != "default" || defaulted.Server("media01").Weight != 1 {
-		t.Errorf("defaults not applied: name %q weight %d", defaulted.Name(), defaulted.Server("media01").Weight)
+	defaulted := newTestPool(t, func(c *PoolConfig) { c.Name = ""; c.Servers[0].Weight = nil })
+	if defaulted.Name() != "default" || defaulted.Server("media01").Weight() != 1 {
+		t.Errorf("defaults not applied: name %q weight %d", defaulted.Name(), defaulted.Server("media01").Weight())
 	}
 }
 

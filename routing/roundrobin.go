@@ -17,11 +17,12 @@ func newSmoothRR(servers []*Server) *smoothRR {
 func (rr *smoothRR) pick(f filter) *Server {
 	total, best := 0, -1
 	for i, s := range rr.servers {
-		if !f.usable(s) {
+		if !f.pickable(s) {
 			continue
 		}
-		rr.score[i] += s.Weight
-		total += s.Weight
+		w := s.Weight() // once, so the score and the total agree
+		rr.score[i] += w
+		total += w
 		if best < 0 || rr.score[i] > rr.score[best] {
 			best = i
 		}

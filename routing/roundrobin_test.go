@@ -5,8 +5,8 @@ import (
 	"testing"
 )
 
-// TestRoundRobinOracle holds HAProxy's observed shape for weights 10/10/8 (haproxy.md
-// §1.4): exactly 20/20/16 over 56 picks, smoothly interleaved (never more than two
+// TestRoundRobinOracle holds HAProxy's observed shape for weights 10/10/8
+// (fwrr): exactly 20/20/16 over 56 picks, smoothly interleaved (never more than two
 // picks of one server in a row).
 func TestRoundRobinOracle(t *testing.T) {
 	p := newTestPool(t, nil)
@@ -72,7 +72,7 @@ func TestRoundRobinSkipsUnusableServers(t *testing.T) {
 // their own state, so interleaving them does not change the play sequence.
 func TestRoundRobinStatePerCandidateSet(t *testing.T) {
 	twoUploads := func(c *PoolConfig) {
-		c.Servers = append(c.Servers, ServerConfig{Name: "media04", Address: "10.0.0.4:1935", Weight: 4, Upload: true})
+		c.Servers = append(c.Servers, ServerConfig{Name: "media04", Address: "10.0.0.4:1935", Weight: new(4), Upload: true})
 	}
 	plain := newTestPool(t, twoUploads)
 	mixed := newTestPool(t, twoUploads)
@@ -95,7 +95,7 @@ func TestRoundRobinStatePerCandidateSet(t *testing.T) {
 }
 
 func TestSmoothRRNoneUsable(t *testing.T) {
-	s := &Server{Name: "a", Weight: 1}
+	s := newServer(ServerConfig{Name: "a", Address: "h:1"}, nil)
 	s.SetHealthy(false)
 	if got := newSmoothRR([]*Server{s}).pick(filter{}); got != nil {
 		t.Errorf("pick = %v, want nil", got)

@@ -20,7 +20,7 @@ type stickTable struct {
 }
 
 type pin struct {
-	server *Server // the server the client's most recently confirmed session reached
+	server *Server // the server the client's most recently confirmed session reached; nil once forgotten
 	refs   int     // confirmed, unreleased leases of this client
 }
 
@@ -45,7 +45,7 @@ func (t *stickTable) lookup(client netip.Addr) *Server {
 		return nil
 	}
 	if p, ok := t.pinned[client]; ok {
-		return p.server
+		return p.server // nil after forget: the idle copy below is stale then
 	}
 	s, _ := t.idle.Get(client)
 	return s
@@ -79,7 +79,47 @@ func (t *stickTable) unpin(client netip.Addr) {
 		return
 	}
 	delete(t.pinned, client)
+	if p.server == nil { // forgotten while live: nothing to remember
+		t.idle.Remove(client)
+		return
+	}
 	t.idle.Add(client, p.server)
+}
+
+// forget drops client's entry (see Pool.ForgetStick) and reports whether it had one.
+func (t *stickTable) forget(client netip.Addr) bool {
+	if t == nil || !client.IsValid() {
+		return false
+	}
+	had := t.idle.Remove(client)
+	if p, ok := t.pinned[client]; ok {
+		had = had || p.server != nil
+		// The refcount stays so that the running sessions' unpin still balances.
+		p.server = nil
+		t.pinned[client] = p
+	}
+	return had
+}
+
+// resized returns the table for a new size/expire: the same one when neither
+// changed, nil for size 0, else a new table holding the pinned entries and as many
+// idle ones as fit (most recent first; their age restarts, the LRU cannot be told
+// an entry's original time).
+func (t *stickTable) resized(size int, ttl time.Duration) *stickTable {
+	nt := newStickTable(size, ttl)
+	if nt == nil || t == nil {
+		return nt
+	}
+	for c, p := range t.pinned {
+		nt.pinned[c] = p
+	}
+	keys := t.idle.Keys() // oldest first, so the newest survive the new size
+	for _, c := range keys {
+		if s, ok := t.idle.Peek(c); ok {
+			nt.idle.Add(c, s)
+		}
+	}
+	return nt
 }
 
 // len counts distinct clients: pinned ones plus idle ones (idle entries that expired
@@ -90,8 +130,8 @@ func (t *stickTable) len() int {
 		return 0
 	}
 	n := t.idle.Len()
-	for client := range t.pinned {
-		if !t.idle.Contains(client) {
+	for client, p := range t.pinned {
+		if p.server != nil && !t.idle.Contains(client) {
 			n++
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// TestStickEntryDoesNotExpireUnderALiveSession is the fix for haproxy.md §1.5: the
+// TestStickEntryDoesNotExpireUnderALiveSession is the fix for HAProxy expiring an entry under a live stream: the
 // entry outlives `expire` while the client's session runs, and ages only afterwards.
 func TestStickEntryDoesNotExpireUnderALiveSession(t *testing.T) {
 	const ttl = 100 * time.Millisecond // the LRU sweeps every ttl/100 for the rest of this test binary

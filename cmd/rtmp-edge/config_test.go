@@ -19,7 +19,7 @@ func TestSeedConfigParses(t *testing.T) {
 	if b.Stick.Size != 200000 || b.Stick.Expire != 20*time.Minute || b.Check.Interval != 2*time.Second {
 		t.Fatalf("stick/check not decoded: %+v %+v", b.Stick, b.Check)
 	}
-	if !b.Servers[2].Upload || b.Servers[2].Weight != 8 || b.Source != "clientip" {
+	if !b.Servers[2].Upload || b.Servers[2].Weight == nil || *b.Servers[2].Weight != 8 || b.Source != "clientip" {
 		t.Fatalf("server fields not decoded: %+v", b.Servers[2])
 	}
 }

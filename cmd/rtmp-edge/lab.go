@@ -76,9 +76,9 @@ func labConfig(rtmpAddr, rtmptAddr, media01, media02, media03 string) edge.Confi
 				Balance: "roundrobin",
 				Stick:   routing.StickConfig{Size: 200000, Expire: 20 * time.Minute},
 				Servers: []routing.ServerConfig{
-					{Name: "media01", Address: media01, Weight: 10, MaxConn: 200},
-					{Name: "media02", Address: media02, Weight: 10, MaxConn: 200},
-					{Name: "media03", Address: media03, Weight: 8, MaxConn: 200, Upload: true},
+					{Name: "media01", Address: media01, Weight: new(10), MaxConn: 200},
+					{Name: "media02", Address: media02, Weight: new(10), MaxConn: 200},
+					{Name: "media03", Address: media03, Weight: new(8), MaxConn: 200, Upload: true},
 				},
 			},
 			Check: upstream.CheckConfig{Type: "rtmp", Interval: 2 * time.Second, Rise: 2, Fall: 3, Timeout: 2 * time.Second},
