@@ -258,7 +258,16 @@ func load(cfg *Config, now time.Time) (*loaded, error) {
 }
 
 func (l *loaded) tlsConfig(cert *tls.Certificate) *tls.Config {
-	return &tls.Config{MinVersion: l.minVersion, Certificates: []tls.Certificate{*cert}}
+	return &tls.Config{
+		MinVersion:   l.minVersion,
+		Certificates: []tls.Certificate{*cert},
+		// No session tickets: in TLS 1.3 the server sends them right after
+		// the handshake, and librtmp (rtmpdump, and the clients built on
+		// it) reads that record where it expects S0 and fails its RTMP
+		// handshake. RTMP clients hold one long session and seldom resume,
+		// so nothing is lost.
+		SessionTicketsDisabled: true,
+	}
 }
 
 // validName accepts host names of letters, digits, '-' and '.', with an

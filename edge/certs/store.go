@@ -21,9 +21,8 @@ type Store struct {
 	mu  sync.Mutex // serializes Reload/Update; handshakes never take it
 	cfg Config
 	cur atomic.Pointer[loaded]
-	// base is shared by every connection so that session tickets, whose
-	// keys crypto/tls keeps on the Config it was handed, stay valid across
-	// connections and generations.
+	// base is handed to every connection; its GetConfigForClient picks the
+	// generation's config for the ClientHello.
 	base *tls.Config
 	now  func() time.Time // tests move the clock
 }
@@ -48,8 +47,9 @@ func NewStore(cfg Config) (*Store, error) {
 	s.base = &tls.Config{
 		// Version bounds are set per generation by the config returned
 		// here; the base's own only matter before that call.
-		MinVersion:         tls.VersionTLS12,
-		GetConfigForClient: s.configForClient,
+		MinVersion:             tls.VersionTLS12,
+		GetConfigForClient:     s.configForClient,
+		SessionTicketsDisabled: true, // see loaded.tlsConfig
 	}
 	return s, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -327,4 +328,63 @@ func FuzzPick(f *testing.F) {
 			t.Fatal("nil entry")
 		}
 	})
+}
+
+// countingCache counts the session tickets a client is handed.
+type countingCache struct{ puts atomic.Int32 }
+
+func (c *countingCache) Get(string) (*tls.ClientSessionState, bool) { return nil, false }
+func (c *countingCache) Put(_ string, cs *tls.ClientSessionState) {
+	if cs != nil {
+		c.puts.Add(1)
+	}
+}
+
+// librtmp fails its RTMP handshake when a TLS 1.3 NewSessionTicket arrives
+// where it expects S0, so the edge sends none, in either version.
+func TestNoSessionTickets(t *testing.T) {
+	dir := t.TempDir()
+	crt, key := writePair(t, dir, "edge", makeCert(t, certOpts{}))
+	s, err := NewStore(Config{Cert: crt, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tc := s.Server(c)
+				_ = tc.SetDeadline(time.Now().Add(30 * time.Second))
+				// A ticket, if any, goes out before this byte (as S0 would).
+				_, _ = tc.Write([]byte{3})
+				_, _ = io.Copy(io.Discard, tc)
+			}()
+		}
+	}()
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cache := &countingCache{}
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 30 * time.Second}, "tcp", ln.Addr().String(),
+			&tls.Config{InsecureSkipVerify: true, MaxVersion: v, ClientSessionCache: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		b := make([]byte, 1)
+		if _, err := io.ReadFull(c, b); err != nil || b[0] != 3 {
+			t.Fatalf("TLS %s: first byte %v, %v", VersionName(v), b, err)
+		}
+		c.Close()
+		if n := cache.puts.Load(); n != 0 {
+			t.Errorf("TLS %s: client got %d session tickets, want none", VersionName(v), n)
+		}
+	}
 }
