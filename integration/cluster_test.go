@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,10 +15,12 @@ var serverNames = []string{"media01", "media02", "media03"}
 
 // clusterOptions selects the edge listeners and timings of one test's cluster.
 type clusterOptions struct {
-	rtmpt            bool   // add listener "rtmpt" with protocols [rtmpt]
-	mixed            bool   // add listener "mixed" with protocols [rtmpt, rtmp]
-	handshakeTimeout string // listener handshake_timeout; default 5s
-	servers          int    // media servers to start (1..3); default 3
+	rtmpt            bool     // add listener "rtmpt" with protocols [rtmpt]
+	mixed            bool     // add listener "mixed" with protocols [rtmpt, rtmp]
+	handshakeTimeout string   // listener handshake_timeout; default 5s
+	servers          int      // media servers to start (1..3); default 3
+	adminToken       string   // admin token; default none (loopback admin address)
+	edgeArgs         []string // extra rtmp-edge flags, e.g. -grace
 }
 
 // cluster is the seed set-up on loopback: nginx media servers and rtmp-edge in front.
@@ -27,6 +30,11 @@ type cluster struct {
 	rtmp  string // edge listener addresses
 	rtmpt string
 	mixed string
+	admin string // edge admin address
+
+	opts    clusterOptions
+	names   []string       // servers of backend "media", in config order
+	weights map[string]int // their weights in the config file
 }
 
 // startCluster starts the media servers (media03, the upload server, pushes to
@@ -41,33 +49,51 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	if o.handshakeTimeout == "" {
 		o.handshakeTimeout = "5s"
 	}
-	c := &cluster{media: map[string]*harness.Nginx{}, rtmp: harness.FreeAddr(t)}
-	names := serverNames[:o.servers]
+	c := &cluster{
+		media: map[string]*harness.Nginx{}, rtmp: harness.FreeAddr(t), admin: harness.FreeAddr(t), opts: o,
+		weights: map[string]int{"media01": 10, "media02": 10, "media03": 8},
+	}
+	c.names = slices.Clone(serverNames[:o.servers])
 	if o.servers == 1 {
-		names = []string{"media03"}
+		c.names = []string{"media03"}
 	}
 	var push []string
-	for _, name := range names {
+	for _, name := range c.names {
 		if name != "media03" {
 			c.media[name] = harness.StartNginx(t, harness.NginxOptions{Name: name, RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t)})
 			push = append(push, "rtmp://"+c.media[name].Opts.RTMPAddr+"/live")
 		}
 	}
 	c.media["media03"] = harness.StartNginx(t, harness.NginxOptions{Name: "media03", RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t), Push: push})
-
-	var cfg strings.Builder
-	fmt.Fprintf(&cfg, "admin:\n  address: %q\nlisteners:\n", harness.FreeAddr(t))
-	listener := func(name, addr, protos string) {
-		fmt.Fprintf(&cfg, "  - name: %s\n    address: %q\n    protocols: %s\n    maxconn: 600\n    backend: media\n    handshake_timeout: %s\n",
-			name, addr, protos, o.handshakeTimeout)
-	}
-	listener("rtmp", c.rtmp, "[rtmp]")
 	if o.rtmpt {
 		c.rtmpt = harness.FreeAddr(t)
-		listener("rtmpt", c.rtmpt, "[rtmpt]")
 	}
 	if o.mixed {
 		c.mixed = harness.FreeAddr(t)
+	}
+	c.edge = harness.StartEdge(t, c.config(), o.edgeArgs...)
+	c.edge.WaitServersUp(t, "media", c.names, 15*time.Second)
+	return c
+}
+
+// config renders the edge's config file from the cluster's current servers and
+// weights, so that a test can change them and reload.
+func (c *cluster) config() string {
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "admin:\n  address: %q\n", c.admin)
+	if c.opts.adminToken != "" {
+		fmt.Fprintf(&cfg, "  token: %q\n", c.opts.adminToken)
+	}
+	cfg.WriteString("listeners:\n")
+	listener := func(name, addr, protos string) {
+		fmt.Fprintf(&cfg, "  - name: %s\n    address: %q\n    protocols: %s\n    maxconn: 600\n    backend: media\n    handshake_timeout: %s\n",
+			name, addr, protos, c.opts.handshakeTimeout)
+	}
+	listener("rtmp", c.rtmp, "[rtmp]")
+	if c.rtmpt != "" {
+		listener("rtmpt", c.rtmpt, "[rtmpt]")
+	}
+	if c.mixed != "" {
 		listener("mixed", c.mixed, "[rtmpt, rtmp]")
 	}
 	cfg.WriteString(`backends:
@@ -82,18 +108,26 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
     idle_timeout: 60s
     servers:
 `)
-	weights := map[string]int{"media01": 10, "media02": 10, "media03": 8}
-	for _, name := range names {
+	for _, name := range c.names {
 		upload := ""
 		if name == "media03" {
 			upload = ", upload: true"
 		}
 		fmt.Fprintf(&cfg, "      - { name: %s, address: %q, weight: %d, maxconn: 200%s }\n",
-			name, c.media[name].Opts.RTMPAddr, weights[name], upload)
+			name, c.media[name].Opts.RTMPAddr, c.weights[name], upload)
 	}
-	c.edge = harness.StartEdge(t, cfg.String())
-	c.edge.WaitServersUp(t, "media", names, 15*time.Second)
-	return c
+	return cfg.String()
+}
+
+// addMedia starts one more nginx media server; it joins the edge's config
+// (with weight) at the next c.config().
+func (c *cluster) addMedia(t *testing.T, name string, weight int) *harness.Nginx {
+	t.Helper()
+	n := harness.StartNginx(t, harness.NginxOptions{Name: name, RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t)})
+	c.media[name] = n
+	c.names = append(c.names, name)
+	c.weights[name] = weight
+	return n
 }
 
 // url is an rtmp:// (or rtmpt://) URL of stream on the edge listener at addr.

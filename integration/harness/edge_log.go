@@ -202,3 +202,6 @@ func (e *Edge) WaitSessionStart(t testing.TB, clientAddr string, timeout time.Du
 		return l.Msg() == "session start" && l.Str("client") == clientAddr
 	}, timeout)
 }
+
+// HostOf is the IP part of an "ip:port" address as the edge logs it.
+func HostOf(addr string) string { return hostOf(addr) }
