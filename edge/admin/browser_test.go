@@ -37,9 +37,9 @@ func chromium(t *testing.T) string {
 }
 
 // runChromium loads url headless with the page's timers running on virtual
-// time (3 s: a few polls), then does what extra asks (--dump-dom,
-// --screenshot=…).
-func runChromium(t *testing.T, url string, extra ...string) []byte {
+// time (budget ms: budget/1000 polls, without waiting that long), then does
+// what extra asks (--dump-dom, --screenshot=…).
+func runChromium(t *testing.T, url string, budget int, extra ...string) []byte {
 	t.Helper()
 	bin := chromium(t)
 	ctx, cancel := context.WithTimeout(context.Background(), chromiumTimeout)
@@ -49,7 +49,7 @@ func runChromium(t *testing.T, url string, extra ...string) []byte {
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-dev-shm-usage", "--hide-scrollbars",
 		"--user-data-dir=" + t.TempDir(),
-		"--virtual-time-budget=3000",
+		"--virtual-time-budget=" + strconv.Itoa(budget),
 	}
 	args = append(append(args, extra...), url)
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -89,10 +89,17 @@ func demoSource() *fakeSource {
 	f.backends[0].Servers[0].Sessions = 142
 	f.backends[0].Servers[1].Sessions = 37
 	f.backends[0].Servers[1].Weight = 10
-	f.backends[0].Servers[2].Sessions = 0
-	f.backends[0].Servers[0].CheckedAt = now.Add(-2 * time.Second)
-	f.backends[0].Servers[1].CheckedAt = now.Add(-1 * time.Second)
-	f.backends[0].Servers[2].CheckedAt = now.Add(-3 * time.Second)
+	// media03 takes the uploads; media04 is down.
+	f.backends[0].Servers[2].Sessions = 2
+	f.backends[0].Servers[2].Up = true
+	f.backends[0].Servers[2].CheckError = ""
+	f.backends[0].Servers = append(f.backends[0].Servers, ServerStatus{
+		Name: "media04", Address: "10.0.0.4:1935", State: "ready", Weight: 10, MaxConn: 200,
+		CheckError: "dial tcp 10.0.0.4:1935: connect: connection refused",
+	})
+	for i := range f.backends[0].Servers {
+		f.backends[0].Servers[i].CheckedAt = now.Add(-time.Duration(i+1) * time.Second)
+	}
 	f.backends = append(f.backends, BackendStatus{
 		Name: "bk_vod",
 		Servers: []ServerStatus{
@@ -103,10 +110,14 @@ func demoSource() *fakeSource {
 	})
 	f.sessions = f.sessions[:0]
 	add := func(id, client, proto, app, stream, kind, backend, server, pick string, age time.Duration) {
+		up, down := int64(age.Seconds())*310000, int64(age.Seconds())*900
+		if kind == "play" {
+			up, down = down, up
+		}
 		f.sessions = append(f.sessions, SessionStatus{
 			ID: id, Client: client, Listener: proto, Proto: proto, App: app, TcURL: proto + "://edge.example/" + app,
 			Stream: stream, Kind: kind, Server: server, Backend: backend, Pick: pick, Phase: "relay",
-			BytesIn: int64(age.Seconds()) * 300000, BytesOut: int64(age.Seconds()) * 40000, Started: now.Add(-age),
+			BytesIn: up, BytesOut: down, Started: now.Add(-age),
 		})
 	}
 	add("s1a2b3", "127.0.0.7:50123", "rtmp", "live", "camera-north", "publish", "bk_rtmp", "media03", "upload", 3*time.Hour+12*time.Minute)
@@ -161,7 +172,7 @@ func TestPageInChromium(t *testing.T) {
 	srv := httptest.NewServer(NewHandler(src, Options{}))
 	defer srv.Close()
 
-	dom := string(runChromium(t, srv.URL+"/", "--dump-dom"))
+	dom := string(runChromium(t, srv.URL+"/", 3000, "--dump-dom"))
 	if !strings.Contains(dom, `id="backends"`) {
 		t.Fatalf("not the stats page:\n%s", dom)
 	}
@@ -193,7 +204,7 @@ func TestPageInChromium(t *testing.T) {
 			if !strings.Contains(row, sessions) {
 				t.Errorf("%s: sessions %q missing: %s", s.Name, sessions, row)
 			}
-			if !strings.Contains(row, fmt.Sprintf(`"r num weight">%d<`, s.Weight)) {
+			if !regexp.MustCompile(fmt.Sprintf(`<td class="[^"]*\bweight\b[^"]*"[^>]*>%d<`, s.Weight)).MatchString(row) {
 				t.Errorf("%s: weight %d missing: %s", s.Name, s.Weight, row)
 			}
 			if s.Up != !strings.Contains(row, `>down<`) {
@@ -211,12 +222,21 @@ func TestPageInChromium(t *testing.T) {
 			}
 		}
 	}
-	m3 := element(dom, "tr", `data-server="media03"`)
-	if !strings.Contains(m3, "connection refused") || !strings.Contains(m3, "upload") {
-		t.Errorf("media03 lacks its check error or upload mark: %s", m3)
+	m4 := element(dom, "tr", `data-server="media04"`)
+	if !strings.Contains(m4, "connection refused") {
+		t.Errorf("media04 lacks its check error: %s", m4)
 	}
-	if !regexp.MustCompile(`class="server ready down"`).MatchString(m3) {
-		t.Errorf("media03 not marked down: %s", m3)
+	if !strings.Contains(m4, `class="server ready down"`) {
+		t.Errorf("media04 not marked down: %s", m4)
+	}
+	if m3 := element(dom, "tr", `data-server="media03"`); !strings.Contains(m3, `<span class="badge b-upload">upload`) {
+		t.Errorf("media03 not marked as the upload server: %s", m3)
+	}
+	if m1 := element(dom, "tr", `data-server="media01"`); !strings.Contains(m1, `<span class="badge b-upload" hidden="">`) {
+		t.Errorf("media01 marked as an upload server: %s", m1)
+	}
+	if got := element(dom, "section", `data-backend="bk_rtmp"`); !strings.Contains(got, `<span class="meta m-up bad">up <b class="num">3/4</b>`) {
+		t.Errorf("bk_rtmp up count: %s", got)
 	}
 	if !strings.Contains(element(dom, "tr", `data-server="media02"`), `class="server drain"`) {
 		t.Errorf("media02 not marked drain")
@@ -273,15 +293,22 @@ func TestPageScreenshot(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(dir, "admin-stats-page.png")
-	os.Remove(file)
-	runChromium(t, srv.URL+"/", "--screenshot="+file, "--window-size=1280,900")
-	png, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("no screenshot: %v", err)
+	// Half a minute of polls, so the sparklines have a history to show.
+	for _, v := range []struct{ name, flag string }{{"admin-stats-page.png", ""}, {"admin-stats-page-dark.png", "--force-dark-mode"}} {
+		file := filepath.Join(dir, v.name)
+		os.Remove(file)
+		args := []string{"--screenshot=" + file, "--window-size=1280,900"}
+		if v.flag != "" {
+			args = append(args, v.flag)
+		}
+		runChromium(t, srv.URL+"/", 30000, args...)
+		png, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatalf("no screenshot: %v", err)
+		}
+		if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || len(png) < 10000 {
+			t.Fatalf("screenshot is not a plausible PNG (%d bytes)", len(png))
+		}
+		t.Logf("screenshot: %s", file)
 	}
-	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) || len(png) < 10000 {
-		t.Fatalf("screenshot is not a plausible PNG (%d bytes)", len(png))
-	}
-	t.Logf("screenshot: %s", file)
 }

@@ -2,6 +2,7 @@ package admin
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"sync"
 	"time"
@@ -56,9 +57,10 @@ func (f *fakeSource) Backends() []BackendStatus {
 				s := &f.backends[bi].Servers[si]
 				if s.Sessions > 0 {
 					// Uneven steps, so a sparkline has a shape.
-					n := int64(s.Sessions)
-					s.BytesIn += n * (300 + 200*(f.polls%3))
-					s.BytesOut += n * (40000 + 15000*(f.polls%4))
+					n := float64(s.Sessions)
+					wave := 1 + 0.35*math.Sin(float64(f.polls)/5+float64(si)) + 0.1*math.Sin(float64(f.polls)*1.7)
+					s.BytesIn += int64(n * 400 * wave)
+					s.BytesOut += int64(n * 48000 * wave)
 				}
 			}
 		}
@@ -77,13 +79,15 @@ func (f *fakeSource) Sessions() []SessionStatus {
 	if f.grow {
 		for i := range f.sessions {
 			s := &f.sessions[i]
+			// Each session its own bitrate, about 1.5 to 4 Mb/s.
+			rate := int64(190000+37000*(i%7)) + 9000*(f.polls%3)
 			switch s.Kind {
 			case "publish":
-				s.BytesIn += 250000 + 20000*(f.polls%3)
+				s.BytesIn += rate
 				s.BytesOut += 900
 			case "play":
 				s.BytesIn += 700
-				s.BytesOut += 250000 + 20000*(f.polls%3)
+				s.BytesOut += rate
 			}
 		}
 	}
