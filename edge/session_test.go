@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"net"
@@ -30,15 +31,65 @@ func threeServers(t *testing.T) ([]*testBackend, []routing.ServerConfig) {
 // goClient connects through the edge with go-rtmp, as an encoder or a player would.
 func goClient(t *testing.T, addr string, connect rtmpmsg.NetConnectionConnectCommand) *rtmp.ClientConn {
 	t.Helper()
-	c, err := rtmp.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "rtmp", addr, &rtmp.ConnConfig{})
+	c, err := dialClient(&net.Dialer{Timeout: 5 * time.Second}, addr)
 	if err != nil {
 		t.Fatalf("dial edge: %v", err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	if err := c.Connect(&rtmpmsg.NetConnectionConnect{Command: connect}); err != nil {
+	if err := bounded(c, func() error { return c.Connect(&rtmpmsg.NetConnectionConnect{Command: connect}) }); err != nil {
 		t.Fatalf("connect through the edge: %v", err)
 	}
 	return c
+}
+
+// clientStep bounds one go-rtmp client step (connect, createStream,
+// publish): go-rtmp waits for the server's answer without any timeout, so a
+// relay that loses the answer would hang the package until go test's own
+// timeout instead of failing the test.
+const clientStep = 10 * time.Second
+
+// dialClient dials addr with go-rtmp, whose handshake has no timeout either,
+// bounded by clientStep. On timeout the dial's goroutine is left to the
+// edge's own handshake timeout, which closes the connection.
+func dialClient(d *net.Dialer, addr string) (*rtmp.ClientConn, error) {
+	type result struct {
+		c   *rtmp.ClientConn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := rtmp.DialWithDialer(d, "rtmp", addr, &rtmp.ConnConfig{})
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-time.After(clientStep):
+		go func() {
+			if r := <-done; r.c != nil {
+				_ = r.c.Close()
+			}
+		}()
+		return nil, fmt.Errorf("dial and handshake: %w (%s)", errClientStep, clientStep)
+	}
+}
+
+// errClientStep is returned when a go-rtmp client step got no answer in time.
+var errClientStep = errors.New("no answer through the edge in time")
+
+// bounded runs one go-rtmp client step; after clientStep it closes the client
+// and returns errClientStep. The step's goroutine may stay blocked inside
+// go-rtmp (it has no way to cancel a wait), but the test goes on and fails.
+func bounded(c *rtmp.ClientConn, step func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- step() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(clientStep):
+		_ = c.Close()
+		return fmt.Errorf("%w (%s)", errClientStep, clientStep)
+	}
 }
 
 var (
@@ -48,11 +99,17 @@ var (
 
 func publish(t *testing.T, c *rtmp.ClientConn, name string) {
 	t.Helper()
-	s, err := c.CreateStream(nil, 128)
+	var s *rtmp.Stream
+	err := bounded(c, func() (err error) {
+		s, err = c.CreateStream(nil, 128)
+		return err
+	})
 	if err != nil {
 		t.Fatalf("createStream: %v", err)
 	}
-	if err := s.Publish(&rtmpmsg.NetStreamPublish{PublishingName: name, PublishingType: "live"}); err != nil {
+	if err := bounded(c, func() error {
+		return s.Publish(&rtmpmsg.NetStreamPublish{PublishingName: name, PublishingType: "live"})
+	}); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
 }
@@ -130,11 +187,11 @@ func TestStickySourceAddress(t *testing.T) {
 		src := net.IPv4(127, 0, 3, byte(i))
 		var first string
 		for round := 0; round < 2; round++ {
-			c, err := rtmp.DialWithDialer(&net.Dialer{LocalAddr: &net.TCPAddr{IP: src}}, "rtmp", e.addr, &rtmp.ConnConfig{})
+			c, err := dialClient(&net.Dialer{LocalAddr: &net.TCPAddr{IP: src}}, e.addr)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := c.Connect(&rtmpmsg.NetConnectionConnect{Command: playerConnect}); err != nil {
+			if err := bounded(c, func() error { return c.Connect(&rtmpmsg.NetConnectionConnect{Command: playerConnect}) }); err != nil {
 				t.Fatal(err)
 			}
 			_ = c.Close()
