@@ -244,7 +244,7 @@ func load(cfg *Config, now time.Time) (*loaded, error) {
 			errs = append(errs, err)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := joinFlat(errs...); err != nil {
 		return nil, err
 	}
 	l.def.conf = l.tlsConfig(l.def.cert)
@@ -255,6 +255,23 @@ func load(cfg *Config, now time.Time) (*loaded, error) {
 		e.conf = l.tlsConfig(e.cert)
 	}
 	return l, nil
+}
+
+// joinFlat joins errs into one list without nesting, so that a caller that
+// splits the list (the edge config gives each error its own line of the
+// file) sees each "field: message" on its own.
+func joinFlat(errs ...error) error {
+	var flat []error
+	for _, err := range errs {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			if err := joinFlat(j.Unwrap()...); err != nil {
+				flat = append(flat, err.(interface{ Unwrap() []error }).Unwrap()...)
+			}
+		} else if err != nil {
+			flat = append(flat, err)
+		}
+	}
+	return errors.Join(flat...)
 }
 
 func (l *loaded) tlsConfig(cert *tls.Certificate) *tls.Config {

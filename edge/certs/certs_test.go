@@ -191,13 +191,13 @@ func TestValidateReportsEachProblemByField(t *testing.T) {
 			}
 			// The edge config splits joined errors to give each its own line
 			// of the file: each must be a separate error, not one with "\n".
-			if j, ok := err.(interface{ Unwrap() []error }); ok {
-				for _, e := range j.Unwrap() {
-					if e != nil && strings.Contains(e.Error(), "\n") {
-						if _, nested := e.(interface{ Unwrap() []error }); !nested {
-							t.Errorf("multi-line single error %q", e)
-						}
-					}
+			j, ok := err.(interface{ Unwrap() []error })
+			if !ok || len(j.Unwrap()) != len(tc.want) {
+				t.Fatalf("want a flat list of %d errors, got %#v", len(tc.want), err)
+			}
+			for _, e := range j.Unwrap() {
+				if strings.Contains(e.Error(), "\n") {
+					t.Errorf("one error spans lines: %q", e)
 				}
 			}
 		})
@@ -333,6 +333,11 @@ func TestSNIPicksCertificateAndBackend(t *testing.T) {
 			}
 		})
 	}
+	want := "CN=default until " + def.cert.NotAfter.UTC().Format(time.DateOnly)
+	if d := s.Describe(); !strings.HasPrefix(d, want) || !strings.Contains(d, "; sni ingest.example.com: CN=ingest") ||
+		!strings.Contains(d, "; sni *.live.example.com: CN=wild") || strings.Contains(d, "routed") {
+		t.Errorf("Describe: %q", d)
+	}
 	// TLSConfig alone (no Server wrapper) picks the same certificates.
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", s.TLSConfig())
 	if err != nil {
@@ -370,5 +375,17 @@ func TestReasonNil(t *testing.T) {
 	}
 	if r := Reason(errors.New("something odd")); r != "tls_bad_hello" {
 		t.Fatalf("Reason(other) = %q", r)
+	}
+}
+
+func TestJoinFlat(t *testing.T) {
+	a, b, c := errors.New("a: 1"), errors.New("b: 2"), errors.New("c: 3")
+	err := joinFlat(nil, errors.Join(a, errors.Join(b, nil)), c)
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok || len(j.Unwrap()) != 3 || j.Unwrap()[0] != a || j.Unwrap()[1] != b || j.Unwrap()[2] != c {
+		t.Fatalf("joinFlat: %#v", err)
+	}
+	if joinFlat(nil, errors.Join(nil)) != nil {
+		t.Fatal("joinFlat of nothing is not nil")
 	}
 }

@@ -1,11 +1,14 @@
 package certs
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,6 +102,38 @@ func (s *Store) NotAfter() time.Time {
 		}
 	}
 	return t
+}
+
+// Describe names the certificates being served, for the reload line:
+// "CN=ingest.example.com until 2027-03-01 sha256:1a2b3c4d" for the top-level
+// one, then "; sni NAME: …" for each SNI entry with a certificate of its own.
+// Two stores serve the same certificates when they describe the same.
+func (s *Store) Describe() string {
+	l := s.cur.Load()
+	var b strings.Builder
+	b.WriteString(describeCert(l.def.cert))
+	for _, m := range []map[string]*entry{l.exact, l.wild} {
+		for _, e := range sortedEntries(m) {
+			if e.cert != l.def.cert {
+				b.WriteString("; sni " + e.match.Name + ": " + describeCert(e.cert))
+			}
+		}
+	}
+	return b.String()
+}
+
+func describeCert(c *tls.Certificate) string {
+	sum := sha256.Sum256(c.Leaf.Raw)
+	return c.Leaf.Subject.String() + " until " + c.Leaf.NotAfter.UTC().Format(time.DateOnly) + " sha256:" + hex.EncodeToString(sum[:4])
+}
+
+func sortedEntries(m map[string]*entry) []*entry {
+	es := make([]*entry, 0, len(m))
+	for _, e := range m {
+		es = append(es, e)
+	}
+	slices.SortFunc(es, func(a, b *entry) int { return a.match.Index - b.match.Index })
+	return es
 }
 
 // configForClient runs once per ClientHello (also for resumed sessions), so

@@ -153,6 +153,9 @@ func TestReloadKeepsOpenSessionAndServesNewCertificate(t *testing.T) {
 	fresh := dial()
 	defer fresh.Close()
 	echo(fresh, "new session")
+	if d := s.Describe(); !strings.HasPrefix(d, "CN=second until ") || !strings.Contains(d, " sha256:") {
+		t.Fatalf("Describe after reload: %q", d)
+	}
 	if got := cn(fresh); got != "second" {
 		t.Fatalf("after reload a new handshake got %q, want second", got)
 	}
