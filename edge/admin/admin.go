@@ -3,6 +3,32 @@
 // and change the running edge (drain a server, end a session, forget a
 // client's affinity), and a live stats page at /.
 //
+// Routes:
+//
+//	GET    /healthz                                   "ok" 200, or 503 "shutting down" once shutdown began; never needs the token
+//	GET    /metrics                                   Options.Metrics (Prometheus text format)
+//	GET    /api/v1/backends                           {"backends":[BackendStatus...]}
+//	GET    /api/v1/sessions                           {"sessions":[SessionStatus...]}
+//	PUT    /api/v1/backends/{backend}/servers/{server} {"state":"ready|drain|maint"} and/or {"weight":0..256} → the ServerStatus after
+//	DELETE /api/v1/sessions/{id}                      ends one session → 204
+//	DELETE /api/v1/backends/{backend}/stick/{ip}      forgets one client's affinity → 204
+//	GET    /                                          the live stats page
+//	POST   /login, /logout                            the stats page's sign-in with a token (see below)
+//
+// Errors are JSON, {"error":"..."}: 400 for a bad body (unknown field, bad
+// state or weight, more than 4 KiB), 401 without the token, 403 for a
+// cross-origin change made with the page's cookie, 404 for an unknown
+// backend, server, session or stick entry, 405 (with Allow) for a wrong
+// method. Every change is logged at INFO with the caller's address and what
+// changed, old → new.
+//
+// With Options.Token set, everything but /healthz needs it. Programs send
+// "Authorization: Bearer <token>". A browser opening / without it gets a
+// sign-in form (401); the token typed there is checked and answered with an
+// HttpOnly, SameSite=Strict cookie holding an HMAC of the token (never the
+// token itself), which the page's own API calls then carry. Changing the
+// token signs every browser out. POST /logout drops the cookie.
+//
 // The package knows nothing of the edge's internals: the edge hands it a
 // Source, so the API can be tested with a fake and the edge package keeps the
 // only import arrow (edge imports admin, never the reverse). It is not on the
