@@ -1,6 +1,9 @@
 package rtmpt
 
 import (
+	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"time"
 )
@@ -20,13 +23,14 @@ type Conn struct {
 
 var _ net.Conn = (*Conn)(nil)
 
-func newConn(sess *session, buffer int, remote, local net.Addr) *Conn {
+func newConn(sess *session, buffer int, mem *budget, remote, local net.Addr) *Conn {
 	return &Conn{
 		sess: sess,
 		// The inbound limit is checked before a body is appended, so it can be
-		// exceeded by at most one body (MaxBody); see session.feed.
-		in:      newByteQueue(buffer),
-		out:     newByteQueue(buffer),
+		// exceeded by at most one body (MaxBody); see session.feed. Both
+		// directions are charged to the server's memory budget.
+		in:      newByteQueue(buffer, mem),
+		out:     newByteQueue(buffer, mem),
 		readDL:  newDeadline(),
 		writeDL: newDeadline(),
 		remote:  remote,
@@ -47,10 +51,17 @@ func (c *Conn) Read(p []byte) (int, error) {
 
 // Write queues p for the client. It blocks while Config.Buffer bytes are
 // pending (the client has not polled them away), and fails with
-// ErrSessionEnded once the session is over, net.ErrClosed after Close, or
-// os.ErrDeadlineExceeded when the write deadline passes.
+// ErrSessionEnded once the session is over, net.ErrClosed after Close,
+// os.ErrDeadlineExceeded when the write deadline passes, or an error
+// wrapping ErrSessionFailed when queueing p would pass the server's memory
+// budget (the session then fails with reason memory_budget).
 func (c *Conn) Write(p []byte) (int, error) {
-	return c.out.write(p, c.writeDL.wait())
+	n, err := c.out.write(p, c.writeDL.wait())
+	if errors.Is(err, errOverBudget) {
+		c.sess.end(endBudget, slog.Int("write", len(p)))
+		return n, fmt.Errorf("%w: %s", ErrSessionFailed, endBudget)
+	}
+	return n, err
 }
 
 // Close ends the handler's side: further Reads and Writes fail. Bytes already
@@ -58,6 +69,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 // after the reply that empties them (its interval byte is 0), or at the idle
 // timeout if the client stops polling. Close is idempotent.
 func (c *Conn) Close() error {
+	c.sess.handlerClosed.Store(true)
 	c.in.closeRead(net.ErrClosed)
 	c.out.closeWrite(net.ErrClosed)
 	return nil

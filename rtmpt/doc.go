@@ -61,9 +61,9 @@
 // a predecessor that may be queued behind it), and server bytes ride only on
 // in-turn replies, so they leave in sequence order. At most ReorderWindow
 // requests are held, and none more than ReorderWindow numbers ahead; beyond
-// that, or when a gap stays open for IdleTimeout, the session fails: it is
-// logged at Warn with the reason, Read returns an error wrapping
-// ErrSessionFailed, and its later requests get 404.
+// that, or when a gap stays open for IdleTimeout, the session fails: the
+// refusal is counted and reported (see Refusals), Read returns an error
+// wrapping ErrSessionFailed, and its later requests get 404.
 //
 // A resent request (the number was already served, as when HaishinKit
 // re-sends a request whose reply it lost) feeds nothing. If it repeats the
@@ -80,22 +80,59 @@
 // body finds Buffer unread bytes waits (bounded by IdleTimeout, then the
 // session fails) for the handler to read, so its reply, and the client,
 // slow down too. Held ahead-of-turn bodies add at most ReorderWindow ×
-// MaxBody.
+// MaxBody per session.
+//
+// # Memory
+//
+// What clients make the server hold is charged, across all sessions, to
+// one MemoryBudget (default 64 MiB): held bodies, the backing arrays of
+// both directions' queues (sized to what is queued, given back when they
+// drain, so an idle session holds next to nothing), and the last reply kept
+// for a resend. Held bodies may take at most half of it: they cost an
+// attacker no open connection, and the other half stays for sessions whose
+// traffic is in turn. A request that would pass the budget gets 503 and
+// fails its session, as does a handler Write (ErrSessionFailed); other
+// sessions go on. With the budget and the per-session Buffer, memory is
+// bounded by configuration: by the budget plus a fixed per-connection and
+// per-session base, whatever clients send.
 //
 // # Limits
 //
-// MaxSessions and MaxSessionsPerIP: /open beyond them gets 503 (the client
-// may retry later; Red5's 200 with a 0 byte would be read as an id by
-// librtmp). MaxBody: larger requests get 413 and do not touch the session.
+// MaxSessions and MaxSessionsPerIP count live sessions only: a session that
+// ends (closed, failed, timed out) gives its slots back at once. A session
+// is pending from /open until its first /send byte; pending sessions are
+// what an attacker makes most cheaply (one request, connection closed at
+// once), so at a limit a new /open displaces the oldest pending session (of
+// its own IP for the per-IP limit; reason evicted), and a pending session
+// nobody displaces ends after OpenTimeout (reason abandoned). A real client
+// sends its first bytes one round trip after /open, so a flood of opens
+// displaces itself. /open beyond a limit with no pending session to
+// displace gets 503 (the client may retry later; Red5's 200 with a 0 byte
+// would be read as an id by librtmp). MaxBody: larger requests get 413 and do not touch the session.
 // A session belongs to the IP that opened it (Conn.RemoteAddr, taken from
 // the connection given to ServeConn, so a PROXY-protocol address works):
 // requests for it from another IP get 404, like an unknown id, and change
 // nothing, not even its idle clock. IdleTimeout: a session with no request
 // for that long is closed (checked every IdleTimeout/4, capped at 1s): the handler's Read
 // returns io.EOF after the bytes already received, its Write fails with
-// ErrSessionEnded, and the handler then closes its media-server side. The
-// same timeout bounds reading one HTTP request and an idle keep-alive
-// connection.
+// ErrSessionEnded, and the handler then closes its media-server side. Once
+// the handler has closed its Conn, OpenTimeout applies instead: the client
+// has only the rest of the output to fetch.
+//
+// HTTP has timeouts of its own, as short as an RTMP handshake (5 s each by
+// default): HTTPReadTimeout for one whole request (headers and body; then
+// 408, reason http_timeout), HTTPIdleTimeout for a keep-alive connection
+// waiting for its next request (closed quietly) and HTTPWriteTimeout for a
+// reply to a client that does not read.
+//
+// # Refusals
+//
+// Every refused request and every failed session is counted once in
+// Stats.Rejected under a Reject* reason and reported to Options.OnRefuse
+// (reason, client address, error), which the edge logs rate-limited, like
+// an RTMP rejection. The package's own lines are Debug (sessions opening
+// and ending, refusals) or Error (recovered panics), so no flood of
+// requests floods the log from here.
 //
 // # Ending
 //

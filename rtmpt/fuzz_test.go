@@ -89,7 +89,7 @@ func FuzzSequence(f *testing.F) {
 			if _, seen := first[seq]; !seen {
 				first[seq] = cmd
 			}
-			if _, ok := sess.serve(cmd, seq, []byte{byte(seq)}); !ok {
+			if _, fail := sess.serve(cmd, seq, []byte{byte(seq)}); fail != "" {
 				failed = true
 				break
 			}

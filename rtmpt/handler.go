@@ -2,7 +2,9 @@ package rtmpt
 
 import (
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -20,12 +22,12 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 		}
 	}()
 	if s.closed.Load() {
-		s.stats.reject(RejectServerClosed)
+		s.refuse(RejectServerClosed, ctx.RemoteAddr(), ErrServerClosed)
 		writeReply(ctx, fasthttp.StatusServiceUnavailable, nil)
 		return
 	}
 	if !ctx.IsPost() {
-		s.stats.reject(RejectMethod)
+		s.refuse(RejectMethod, ctx.RemoteAddr(), fmt.Errorf("method %q, want POST", ctx.Method()))
 		ctx.Response.Header.Set(fasthttp.HeaderAllow, fasthttp.MethodPost)
 		writeHTTPError(ctx, fasthttp.StatusMethodNotAllowed)
 		return
@@ -33,18 +35,18 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	p, err := parsePath(string(ctx.RequestURI()))
 	switch {
 	case errors.Is(err, errUnknownPath):
-		s.stats.reject(RejectPath)
+		s.refuse(RejectPath, ctx.RemoteAddr(), fmt.Errorf("%w: %.64q", err, ctx.RequestURI()))
 		writeHTTPError(ctx, fasthttp.StatusNotFound)
 		return
 	case err != nil:
-		s.stats.reject(RejectMalformed)
+		s.refuse(RejectMalformed, ctx.RemoteAddr(), fmt.Errorf("%w: %.64q", err, ctx.RequestURI()))
 		writeReply(ctx, fasthttp.StatusBadRequest, nil)
 		return
 	}
 	s.stats.request(p.cmd)
 	body := ctx.PostBody()
 	if len(body) > s.cfg.MaxBody { // fasthttp enforces it too; keep the invariant local
-		s.stats.reject(RejectBodyTooLarge)
+		s.refuse(RejectBodyTooLarge, ctx.RemoteAddr(), fmt.Errorf("body of %d bytes, max_body %d", len(body), s.cfg.MaxBody))
 		writeReply(ctx, fasthttp.StatusRequestEntityTooLarge, nil)
 		return
 	}
@@ -66,24 +68,40 @@ func (s *Server) open(ctx *fasthttp.RequestCtx) {
 	switch {
 	case err != nil:
 		s.log.Error("rtmpt open", "err", err)
+		s.refuse(RejectInternal, ctx.RemoteAddr(), err)
 		writeReply(ctx, fasthttp.StatusInternalServerError, nil)
 	case reason != "":
-		s.stats.reject(reason)
-		s.log.Warn("rtmpt open refused", "client", ipString(ctx.RemoteAddr()), "reason", reason)
+		s.refuse(reason, ctx.RemoteAddr(), fmt.Errorf("open refused: %s (max_sessions %d, max_sessions_per_ip %d)", reason, s.cfg.MaxSessions, s.cfg.MaxSessionsPerIP))
 		writeReply(ctx, fasthttp.StatusServiceUnavailable, nil)
 	default:
 		writeReply(ctx, fasthttp.StatusOK, []byte(sess.id+"\n"))
 	}
 }
 
+// maxEvictions bounds how many pending sessions one /open may displace
+// while racing other opens for the freed slot.
+const maxEvictions = 4
+
 // openSession creates a session owned by remote's IP and starts its
-// handler, unless a limit is reached (reason is then a Reject* constant).
+// handler, unless a limit is reached and no pending session can make room
+// (reason is then a Reject* constant).
 func (s *Server) openSession(remote, local net.Addr) (sess *session, reason string, err error) {
-	sess = &session{srv: s, ip: ipString(remote)}
-	sess.conn = newConn(sess, s.cfg.Buffer, remote, local)
-	sess.touch(time.Now())
-	if reason, err := s.table.add(sess); err != nil || reason != "" {
-		return nil, reason, err
+	now := time.Now()
+	sess = &session{srv: s, ip: ipString(remote), opened: now}
+	sess.conn = newConn(sess, s.cfg.Buffer, s.mem, remote, local)
+	sess.touch(now)
+	for try := 0; ; try++ {
+		victim, reason, err := s.table.add(sess)
+		if err != nil || reason != "" {
+			return nil, reason, err
+		}
+		if victim == nil {
+			break
+		}
+		if try == maxEvictions {
+			return nil, RejectSessionLimit, nil
+		}
+		victim.end(endEvicted)
 	}
 	if s.closed.Load() {
 		// Close ran between the request's check and add, and has already
@@ -92,7 +110,7 @@ func (s *Server) openSession(remote, local net.Addr) (sess *session, reason stri
 		return nil, RejectServerClosed, nil
 	}
 	s.stats.opened.Add(1)
-	s.log.Info("rtmpt session opened", "session", sess.id, "client", sess.ip)
+	s.log.Debug("rtmpt session opened", "session", sess.id, "client", sess.ip)
 	go s.runHandler(sess)
 	return sess, "", nil
 }
@@ -101,15 +119,14 @@ func (s *Server) openSession(remote, local net.Addr) (sess *session, reason stri
 func (s *Server) serveSession(ctx *fasthttp.RequestCtx, p tunnelPath, body []byte) {
 	sess := s.table.get(p.id)
 	if sess == nil {
-		s.stats.reject(RejectUnknownSession)
+		s.refuse(RejectUnknownSession, ctx.RemoteAddr(), fmt.Errorf("%s for unknown or ended session %.64q", p.cmd, p.id))
 		writeReply(ctx, fasthttp.StatusNotFound, nil)
 		return
 	}
 	if ip := ipString(ctx.RemoteAddr()); ip != sess.ip {
 		// Indistinguishable from an unknown id, and changes nothing: the
 		// owner's idle clock is not reset either.
-		s.stats.reject(RejectForeignIP)
-		s.log.Warn("rtmpt request for a session of another client", "session", sess.id, "owner", sess.ip, "client", ip)
+		s.refuse(RejectForeignIP, ctx.RemoteAddr(), fmt.Errorf("%s for session %s of client %s", p.cmd, sess.id, sess.ip))
 		writeReply(ctx, fasthttp.StatusNotFound, nil)
 		return
 	}
@@ -118,24 +135,46 @@ func (s *Server) serveSession(ctx *fasthttp.RequestCtx, p tunnelPath, body []byt
 		writeReply(ctx, fasthttp.StatusOK, sess.closeReply())
 		return
 	}
-	reply, ok := sess.serve(p.cmd, p.seq, body)
-	if !ok {
-		s.stats.reject(RejectUnknownSession)
-		writeReply(ctx, fasthttp.StatusNotFound, nil)
-		return
+	if p.cmd == cmdSend && len(body) > 0 && !sess.confirmed.Load() {
+		// The first byte: a real client, no longer displaceable by opens.
+		sess.confirmed.Store(true)
+		s.table.confirm(sess)
 	}
-	writeReply(ctx, fasthttp.StatusOK, reply)
+	reply, fail := sess.serve(p.cmd, p.seq, body)
+	switch fail {
+	case "":
+		writeReply(ctx, fasthttp.StatusOK, reply)
+	case endGone:
+		s.refuse(RejectUnknownSession, ctx.RemoteAddr(), fmt.Errorf("%s for ended session %s", p.cmd, sess.id))
+		writeReply(ctx, fasthttp.StatusNotFound, nil)
+	case endBudget:
+		// Counted and reported by the session's end, like every failure.
+		writeReply(ctx, fasthttp.StatusServiceUnavailable, nil)
+	default:
+		writeReply(ctx, fasthttp.StatusNotFound, nil)
+	}
 }
 
 // serveParseError answers requests fasthttp could not read.
+// A request that does not arrive within HTTPReadTimeout (a slow or stalled
+// client, or a connection that never sent one) is a refusal like any other.
 func (s *Server) serveParseError(ctx *fasthttp.RequestCtx, err error) {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		s.stats.reject(RejectBodyTooLarge)
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		s.refuse(RejectBodyTooLarge, ctx.RemoteAddr(), err)
 		writeReply(ctx, fasthttp.StatusRequestEntityTooLarge, nil)
-		return
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		s.refuse(RejectHTTPTimeout, ctx.RemoteAddr(), fmt.Errorf("request not complete within http_read_timeout %v: %w", s.cfg.HTTPReadTimeout, err))
+		writeHTTPError(ctx, fasthttp.StatusRequestTimeout)
+	case errors.As(err, &small):
+		s.refuse(RejectHeaderTooLarge, ctx.RemoteAddr(), err)
+		writeHTTPError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge)
+	default:
+		s.refuse(RejectBadRequest, ctx.RemoteAddr(), err)
+		writeHTTPError(ctx, fasthttp.StatusBadRequest)
 	}
-	s.stats.reject(RejectBadRequest)
-	writeHTTPError(ctx, fasthttp.StatusBadRequest)
 }
 
 // ipString returns the IP of a connection address, the key sessions belong to.

@@ -311,18 +311,30 @@ func TestGarbageRequestLine(t *testing.T) {
 	}
 }
 
-// TestSessionLimits: MaxSessions and MaxSessionsPerIP answer 503 and the
-// slots come back when sessions end.
+// confirmedOpen opens a session and sends its first byte, so it is live
+// (no longer displaceable by new opens).
+func (r *rawClient) confirmedOpen() string {
+	r.t.Helper()
+	id := r.open()
+	if status, _ := r.post("/send/"+id+"/0", []byte{3}); status != 200 {
+		r.t.Fatalf("first send: status %d", status)
+	}
+	return id
+}
+
+// TestSessionLimits: MaxSessions and MaxSessionsPerIP answer 503 when every
+// slot is held by a session that carries data, and the slots come back when
+// sessions end.
 func TestSessionLimits(t *testing.T) {
 	srv, addr := startServer(t, Config{MaxSessions: 3, MaxSessionsPerIP: 2}, echoHandler)
 	a := dialRaw(t, addr, "127.0.0.2")
 	b := dialRaw(t, addr, "127.0.0.3")
 	d := dialRaw(t, addr, "127.0.0.4")
-	ids := []string{a.open(), a.open()}
+	ids := []string{a.confirmedOpen(), a.confirmedOpen()}
 	if status, _ := a.post("/open/1", []byte{0}); status != 503 {
 		t.Fatalf("third open from one IP: status %d, want 503", status)
 	}
-	ids = append(ids, b.open())
+	ids = append(ids, b.confirmedOpen())
 	if status, _ := d.post("/open/1", []byte{0}); status != 503 {
 		t.Fatalf("open beyond MaxSessions: status %d, want 503", status)
 	}

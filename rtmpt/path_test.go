@@ -63,6 +63,10 @@ func TestConfigValidate(t *testing.T) {
 		{"negatives", Config{MaxSessions: -1, MaxBody: -2, IdleTimeout: -3, ReorderWindow: -4, Buffer: -5, MaxSessionsPerIP: -6},
 			[]string{"rtmpt.max_sessions:", "rtmpt.max_body:", "rtmpt.idle_timeout:", "rtmpt.reorder_window:", "rtmpt.buffer:", "rtmpt.max_sessions_per_ip:"}},
 		{"per-ip above total", Config{MaxSessions: 5, MaxSessionsPerIP: 6}, []string{"rtmpt.max_sessions_per_ip: 6 exceeds max_sessions 5"}},
+		{"negative new fields", Config{MemoryBudget: -1, OpenTimeout: -1, HTTPReadTimeout: -1, HTTPIdleTimeout: -1, HTTPWriteTimeout: -1},
+			[]string{"rtmpt.memory_budget:", "rtmpt.open_timeout:", "rtmpt.http_read_timeout:", "rtmpt.http_idle_timeout:", "rtmpt.http_write_timeout:"}},
+		{"budget below one body", Config{MemoryBudget: 1000}, []string{"rtmpt.memory_budget: 1000 is below max_body 262144"}},
+		{"small budget, small bodies", Config{MemoryBudget: 1000, MaxBody: 1000}, nil},
 	}
 	for _, tc := range cases {
 		err := tc.cfg.Validate()
@@ -89,7 +93,8 @@ func TestConfigValidate(t *testing.T) {
 		t.Error("New accepted a nil handler")
 	}
 	d := Config{}.withDefaults()
-	if d != (Config{DefaultMaxSessions, DefaultMaxSessionsPerIP, DefaultMaxBody, DefaultIdleTimeout, DefaultReorderWindow, DefaultBuffer}) {
+	if d != (Config{DefaultMaxSessions, DefaultMaxSessionsPerIP, DefaultMaxBody, DefaultIdleTimeout, DefaultReorderWindow, DefaultBuffer,
+		DefaultMemoryBudget, DefaultOpenTimeout, DefaultHTTPReadTimeout, DefaultHTTPIdleTimeout, DefaultHTTPWriteTimeout}) {
 		t.Errorf("defaults %+v", d)
 	}
 }

@@ -10,15 +10,21 @@ import (
 // consumer side, each of which may block (with a deadline) or poll. It is the
 // only buffer a tunnel session has in each direction, so its limit is the
 // back-pressure point: producers wait while limit bytes are pending.
+//
+// Its backing array is sized to what is queued, not to the limit: it grows
+// (doubling, up to the limit) only when the pending bytes do not fit, and is
+// given back when the queue drains, unless it is small enough (retainCap) to
+// keep for the next bytes. An idle tunnel session therefore holds little or
+// nothing here, and mem, when set, is charged the array's capacity, which
+// is the memory really held.
 type byteQueue struct {
 	mu sync.Mutex
 	// buf[head:] are the pending bytes. Consumed bytes are reclaimed by
-	// moving the rest to the front before buf would grow, so the backing
-	// array stays near limit (+ one body) instead of being reallocated as
-	// the window slides.
+	// moving the rest to the front before buf would grow.
 	buf   []byte
 	head  int
 	limit int
+	mem   *budget // charged cap(buf); nil: not accounted
 	// rErr is returned to consumers once buf is empty (io.EOF after a
 	// graceful end); wErr is returned to producers. Both nil while open.
 	rErr error
@@ -27,8 +33,20 @@ type byteQueue struct {
 	wake chan struct{}
 }
 
-func newByteQueue(limit int) *byteQueue {
-	return &byteQueue{limit: limit, wake: make(chan struct{})}
+const (
+	// minQueueCap is the smallest backing array a queue allocates: one RTMP
+	// chunk or handshake fragment, so small writes do not reallocate.
+	minQueueCap = 512
+	// retainCap is the largest drained backing array a queue keeps for its
+	// next bytes (steady small polls then allocate nothing); larger ones are
+	// given back so a burst does not stay charged to an idle session.
+	retainCap = 4 << 10
+)
+
+// newByteQueue returns an empty queue of limit bytes whose backing array is
+// charged to mem (nil: not accounted).
+func newByteQueue(limit int, mem *budget) *byteQueue {
+	return &byteQueue{limit: limit, mem: mem, wake: make(chan struct{})}
 }
 
 // signalLocked wakes every waiter. Call with mu held.
@@ -45,7 +63,8 @@ func (q *byteQueue) changed() <-chan struct{} {
 }
 
 // write appends all of p, blocking while the queue is full, until done is
-// closed (os.ErrDeadlineExceeded) or the queue is shut (wErr).
+// closed (os.ErrDeadlineExceeded), the queue is shut (wErr) or growing it
+// would pass the memory budget (errOverBudget).
 func (q *byteQueue) write(p []byte, done <-chan struct{}) (int, error) {
 	n := 0
 	for {
@@ -61,7 +80,10 @@ func (q *byteQueue) write(p []byte, done <-chan struct{}) (int, error) {
 		}
 		if free := q.limit - q.lenLocked(); free > 0 {
 			k := min(free, len(p))
-			q.appendLocked(p[:k])
+			if err := q.appendLocked(p[:k]); err != nil {
+				q.mu.Unlock()
+				return n, err
+			}
 			p = p[k:]
 			n += k
 			q.mu.Unlock()
@@ -78,16 +100,19 @@ func (q *byteQueue) write(p []byte, done <-chan struct{}) (int, error) {
 }
 
 // appendAll adds all of p regardless of the limit, unless the producer side
-// is shut; it reports whether p was added. The caller bounds the overshoot
+// is shut; it reports whether p was added, and errOverBudget when growing
+// the queue would pass the memory budget. The caller bounds the overshoot
 // (session.feed waits for room first, so it is at most one body).
-func (q *byteQueue) appendAll(p []byte) bool {
+func (q *byteQueue) appendAll(p []byte) (bool, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.wErr != nil {
-		return false
+		return false, nil
 	}
-	q.appendLocked(p)
-	return true
+	if err := q.appendLocked(p); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // read copies pending bytes into p, blocking while the queue is empty, until
@@ -121,12 +146,17 @@ func (q *byteQueue) read(p []byte, done <-chan struct{}) (int, error) {
 }
 
 // take removes up to max pending bytes without blocking and returns them in
-// a new slice with room for prefix bytes in front (the reply layout). It
-// also reports whether the queue has ended (rErr set and nothing pending).
+// a new slice with room for prefix bytes in front (the reply layout), or nil
+// when nothing is pending (callers use a shared reply then: no allocation
+// per empty poll). It also reports whether the queue has ended (rErr set and
+// nothing pending).
 func (q *byteQueue) take(prefix, max int) (out []byte, ended bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	k := min(q.lenLocked(), max)
+	if k == 0 {
+		return nil, q.rErr != nil
+	}
 	out = make([]byte, prefix+k)
 	copy(out[prefix:], q.buf[q.head:q.head+k])
 	q.consumeLocked(k)
@@ -140,23 +170,52 @@ func (q *byteQueue) consumeLocked(n int) {
 	}
 	q.head += n
 	if q.head == len(q.buf) {
-		q.buf, q.head = q.buf[:0], 0
+		if cap(q.buf) > retainCap || q.rErr != nil || q.wErr != nil {
+			q.dropLocked()
+		} else {
+			q.buf, q.head = q.buf[:0], 0
+		}
 	}
 	q.signalLocked()
+}
+
+// dropLocked gives the backing array back (pending bytes, if any, are
+// lost). Call with mu held.
+func (q *byteQueue) dropLocked() {
+	q.mem.release(cap(q.buf))
+	q.buf, q.head = nil, 0
 }
 
 // lenLocked is the number of pending bytes. Call with mu held.
 func (q *byteQueue) lenLocked() int { return len(q.buf) - q.head }
 
 // appendLocked adds p after the pending bytes, first moving them to the
-// front when that avoids growing buf. Call with mu held.
-func (q *byteQueue) appendLocked(p []byte) {
-	if q.head > 0 && len(q.buf)+len(p) > cap(q.buf) {
-		n := copy(q.buf, q.buf[q.head:])
-		q.buf, q.head = q.buf[:n], 0
+// front when that avoids growing buf, else growing buf (doubling up to the
+// limit, or exactly what is needed beyond it) if the budget allows. Call
+// with mu held.
+func (q *byteQueue) appendLocked(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	if len(q.buf)+len(p) > cap(q.buf) {
+		n := q.lenLocked()
+		need := n + len(p)
+		if need <= cap(q.buf) {
+			copy(q.buf, q.buf[q.head:])
+			q.buf, q.head = q.buf[:n], 0
+		} else {
+			newCap := max(need, min(2*cap(q.buf), q.limit), minQueueCap)
+			if !q.mem.reserve(newCap - cap(q.buf)) {
+				return errOverBudget
+			}
+			nb := make([]byte, n, newCap)
+			copy(nb, q.buf[q.head:])
+			q.buf, q.head = nb, 0
+		}
 	}
 	q.buf = append(q.buf, p...)
 	q.signalLocked()
+	return nil
 }
 
 // pending reports how many bytes wait in the queue.
@@ -177,6 +236,9 @@ func (q *byteQueue) closeWrite(err error) {
 	if q.rErr == nil {
 		q.rErr = io.EOF
 	}
+	if q.lenLocked() == 0 {
+		q.dropLocked()
+	}
 	q.signalLocked()
 }
 
@@ -191,6 +253,9 @@ func (q *byteQueue) finish(err error) {
 	if q.rErr == nil {
 		q.rErr = err
 	}
+	if q.lenLocked() == 0 {
+		q.dropLocked()
+	}
 	q.signalLocked()
 }
 
@@ -199,7 +264,7 @@ func (q *byteQueue) finish(err error) {
 func (q *byteQueue) closeRead(err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.buf, q.head = nil, 0
+	q.dropLocked()
 	if q.rErr == nil || q.rErr == io.EOF {
 		q.rErr = err
 	}

@@ -13,7 +13,7 @@ func TestByteQueue(t *testing.T) {
 	expired := make(chan struct{})
 	close(expired)
 
-	q := newByteQueue(4)
+	q := newByteQueue(4, nil)
 	if n, err := q.write([]byte("abcdef"), expired); n != 4 || !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("write over the limit: %d, %v; want 4 and a deadline error", n, err)
 	}
@@ -44,7 +44,7 @@ func TestByteQueue(t *testing.T) {
 		t.Fatal("take on an ended, empty queue: ended=false")
 	}
 
-	q = newByteQueue(4)
+	q = newByteQueue(4, nil)
 	q.write([]byte("ab"), never)
 	boom := errors.New("boom")
 	q.closeRead(boom)
@@ -55,7 +55,7 @@ func TestByteQueue(t *testing.T) {
 		t.Fatalf("write after closeRead: %v", err)
 	}
 
-	q = newByteQueue(4)
+	q = newByteQueue(4, nil)
 	q.write([]byte("ab"), never)
 	q.finish(boom)
 	if n, _ := q.read(buf, never); n != 2 {
@@ -69,7 +69,7 @@ func TestByteQueue(t *testing.T) {
 // TestByteQueueBlockingWriteWakes: a writer blocked on a full queue resumes
 // when the consumer takes bytes.
 func TestByteQueueBlockingWriteWakes(t *testing.T) {
-	q := newByteQueue(2)
+	q := newByteQueue(2, nil)
 	done := make(chan error, 1)
 	go func() {
 		_, err := q.write([]byte("abcdef"), nil)

@@ -22,7 +22,9 @@ type Server struct {
 	http   *fasthttp.Server
 	table  *table
 	stats  counters
+	mem    *budget
 	log    *slog.Logger
+	opts   Options
 
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close: stops the reaper
@@ -30,11 +32,33 @@ type Server struct {
 	listeners map[net.Listener]struct{}
 }
 
-// New builds a Server. handle runs in its own goroutine for each new tunnel
-// session (after /open/1). After the call, the server never closes conn
-// except when handle panics (the panic is recovered and logged): handle owns
-// conn and is responsible for closing it, possibly from another goroutine.
+// Options are the parts of a Server that are code, not configuration.
+type Options struct {
+	// OnRefuse, if set, is called once for every refusal counted in
+	// Stats.Rejected: a refused request (remote is its connection's peer)
+	// or a failed session (remote is its Conn.RemoteAddr). reason is a
+	// Reject* constant and err says what happened. It runs on the request's
+	// goroutine (or the reaper's), so it must be quick and must not call
+	// back into the Server; the edge logs it, rate-limited, like an RTMP
+	// rejection. The package itself logs refusals only at Debug, so a flood
+	// of bad requests cannot flood the log.
+	OnRefuse func(reason string, remote net.Addr, err error)
+	// Logger receives the package's own lines (Debug session lines, Error
+	// for recovered panics). nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// New builds a Server with no Options; see NewServer.
 func New(cfg Config, handle func(conn *Conn)) (*Server, error) {
+	return NewServer(cfg, handle, Options{})
+}
+
+// NewServer builds a Server. handle runs in its own goroutine for each new
+// tunnel session (after /open/1). After the call, the server never closes
+// conn except when handle panics (the panic is recovered and logged): handle
+// owns conn and is responsible for closing it, possibly from another
+// goroutine.
+func NewServer(cfg Config, handle func(conn *Conn), opts Options) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("rtmpt config: %w", err)
 	}
@@ -42,22 +66,30 @@ func New(cfg Config, handle func(conn *Conn)) (*Server, error) {
 		return nil, errors.New("rtmpt: nil session handler")
 	}
 	cfg = cfg.withDefaults()
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
 	s := &Server{
 		cfg:       cfg,
 		handle:    handle,
 		table:     newTable(cfg.MaxSessions, cfg.MaxSessionsPerIP),
-		log:       slog.Default().With("component", "rtmpt"),
+		mem:       newBudget(cfg.MemoryBudget),
+		log:       logger.With("component", "rtmpt"),
+		opts:      opts,
 		done:      make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
 	}
 	s.http = &fasthttp.Server{
 		Handler:      s.serveHTTP,
 		ErrorHandler: s.serveParseError,
-		// A request (headers + body) must arrive within the idle timeout,
-		// and a keep-alive connection may wait that long for the next one.
-		ReadTimeout:                  cfg.IdleTimeout,
-		WriteTimeout:                 cfg.IdleTimeout,
-		IdleTimeout:                  cfg.IdleTimeout,
+		// HTTP timeouts of their own, as short as the RTMP handshake's: the
+		// tunnel session's IdleTimeout (30 s) is about a client between
+		// polls, and would let slow requests hold connections six times
+		// longer than a TCP client may take for its handshake.
+		ReadTimeout:                  cfg.HTTPReadTimeout,
+		WriteTimeout:                 cfg.HTTPWriteTimeout,
+		IdleTimeout:                  cfg.HTTPIdleTimeout,
 		MaxRequestBodySize:           cfg.MaxBody,
 		ReadBufferSize:               4096, // also the cap on request headers
 		DisablePreParseMultipartForm: true,
@@ -137,14 +169,39 @@ func (s *Server) Close() error {
 // Sessions reports the number of live tunnel sessions.
 func (s *Server) Sessions() int { return s.table.count() }
 
-// Stats returns a snapshot of the counters.
-func (s *Server) Stats() Stats { return s.stats.snapshot() }
+// Stats returns a snapshot of the counters and gauges.
+func (s *Server) Stats() Stats {
+	st := s.stats.snapshot()
+	st.Sessions, st.SessionsPending = s.table.counts()
+	st.MemoryInUse = s.mem.inUse()
+	st.MemoryParked = s.mem.parked.Load()
+	st.MemoryPeak = s.mem.peak.Load()
+	st.MemoryBudget = s.mem.limit
+	return st
+}
+
+// refuse counts one refusal and reports it to Options.OnRefuse. A panic in
+// the hook is the edge's bug, but it must not take the request down.
+func (s *Server) refuse(reason string, remote net.Addr, err error) {
+	s.stats.reject(reason)
+	s.log.Debug("rtmpt refused", "reason", reason, "client", ipString(remote), "err", err)
+	if s.opts.OnRefuse == nil {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("rtmpt OnRefuse panic", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	s.opts.OnRefuse(reason, remote, err)
+}
 
 // reap ends sessions that stayed idle, or kept a sequence gap, past the idle
-// timeout. It checks a few times per timeout, so a session lives at most
-// about 1.25 × IdleTimeout without requests.
+// timeout, and sessions abandoned past the open timeout. It checks a few
+// times per (shorter) timeout, so a session lives at most about 1.25 × its
+// timeout without requests.
 func (s *Server) reap() {
-	tick := min(max(s.cfg.IdleTimeout/4, 5*time.Millisecond), time.Second)
+	tick := min(max(min(s.cfg.IdleTimeout, s.cfg.OpenTimeout)/4, 5*time.Millisecond), time.Second)
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
@@ -163,6 +220,9 @@ func (s *Server) reapOnce(now time.Time) {
 			s.log.Error("rtmpt reaper panic", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
+	for _, sess := range s.table.abandoned(now.Add(-s.cfg.OpenTimeout)) {
+		sess.end(endAbandoned)
+	}
 	for _, sess := range s.table.all() {
 		sess.expire(now)
 	}

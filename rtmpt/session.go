@@ -1,6 +1,7 @@
 package rtmpt
 
 import (
+	"container/list"
 	"context"
 	"fmt"
 	"log/slog"
@@ -25,19 +26,45 @@ const (
 type endReason string
 
 const (
-	endClientClose  endReason = "client closed"
-	endHandlerClose endReason = "handler closed and output drained"
-	endIdle         endReason = "idle timeout"
-	endServerClose  endReason = "server closed"
-	endReorder      endReason = "reorder window exceeded"
-	endGap          endReason = "sequence gap not filled within idle timeout"
-	endStalled      endReason = "handler did not read within idle timeout"
+	endClientClose   endReason = "client closed"
+	endHandlerClose  endReason = "handler closed and output drained"
+	endHandlerLinger endReason = "handler closed and the client stopped polling"
+	endIdle          endReason = "idle timeout"
+	endServerClose   endReason = "server closed"
+	endReorder       endReason = "reorder window exceeded"
+	endGap           endReason = "sequence gap not filled within idle timeout"
+	endStalled       endReason = "handler did not read within idle timeout"
+	endBudget        endReason = "memory budget exceeded"
+	endAbandoned     endReason = "no data within open timeout"
+	endEvicted       endReason = "no data yet, slot taken by a new open"
+
+	// endGone is not a way to end: serve reports it for a request that
+	// finds its session already over.
+	endGone endReason = "session over"
 )
 
-// failed reports whether the reason is a protocol failure rather than an end.
-func (r endReason) failed() bool {
-	return r == endReorder || r == endGap || r == endStalled
+// refusal returns the Reject* reason of a failure, or "" for an end that is
+// not one (the client or handler closed, idle, server closed).
+func (r endReason) refusal() string {
+	switch r {
+	case endReorder:
+		return RejectReorder
+	case endGap:
+		return RejectGap
+	case endStalled:
+		return RejectStalled
+	case endBudget:
+		return RejectMemoryBudget
+	case endAbandoned:
+		return RejectAbandoned
+	case endEvicted:
+		return RejectEvicted
+	}
+	return ""
 }
+
+// failed reports whether the reason is a failure rather than an end.
+func (r endReason) failed() bool { return r.refusal() != "" }
 
 // session is one tunnel session: sequence ordering, the reply state and the
 // Conn the handler owns.
@@ -47,16 +74,25 @@ type session struct {
 	ip      string
 	conn    *Conn
 	release func() // gives back the MaxSessions / MaxSessionsPerIP slots
+	opened  time.Time
 
-	lastActive atomic.Int64 // unix nanoseconds of the last request
+	// pendingElem is the session's place in table.pending while it has
+	// carried no byte; guarded by the table's mutex. confirmed mirrors
+	// "no longer pending" without that lock, for the per-request check.
+	pendingElem *list.Element
+	confirmed   atomic.Bool
+
+	lastActive    atomic.Int64 // unix nanoseconds of the last request
+	handlerClosed atomic.Bool  // Conn.Close was called: OpenTimeout applies
 
 	mu       sync.Mutex
 	next     uint64            // the sequence number whose turn it is
 	inFlight bool              // next is being processed (its body is being fed)
 	held     map[uint64][]byte // ahead-of-turn bodies, already answered
+	heldSize int               // their bytes, charged to the memory budget
 	gapSince time.Time         // when held became non-empty
 	lastSeq  uint64            // the last in-turn request ...
-	lastRep  []byte            // ... and its reply, replayed to a resent request
+	lastRep  []byte            // ... and its reply, replayed to a resent request (charged)
 	empties  int               // consecutive replies without data
 	step     int               // index into intervals
 	ended    bool
@@ -66,23 +102,36 @@ type session struct {
 
 func (s *session) touch(now time.Time) { s.lastActive.Store(now.UnixNano()) }
 
+// emptyReplies are the replies without server data, one per interval byte,
+// shared by all sessions: an empty poll allocates nothing. Never written to.
+var emptyReplies = func() (r [len(intervals)][]byte) {
+	for i, b := range intervals {
+		r[i] = []byte{b}
+	}
+	return r
+}()
+
+// closingReply is the empty reply that ends a session.
+var closingReply = []byte{closingInterval}
+
 // serve handles a /send or /idle with sequence number seq and returns the
-// reply body. ok is false when the session failed on this request (the
-// caller answers 404: the session is gone).
+// reply body, or the reason the request fails: endGone when the session was
+// already over, else the failure it caused (the session has ended and the
+// failure is counted).
 //
 // Ordering: the request whose turn it is feeds its body, then any held
 // bodies that now follow in sequence. A request ahead of its turn is held
 // (at most ReorderWindow of them) and answered at once with the interval
 // byte alone, so it never blocks its HTTP connection and server bytes only
 // ride on in-turn replies, in sequence order.
-func (s *session) serve(cmd command, seq uint64, body []byte) (reply []byte, ok bool) {
+func (s *session) serve(cmd command, seq uint64, body []byte) (reply []byte, fail endReason) {
 	if cmd == cmdIdle {
 		body = nil // idle bodies are padding (0x00 or empty)
 	}
 	s.mu.Lock()
 	if s.ended {
 		s.mu.Unlock()
-		return nil, false
+		return nil, endGone
 	}
 	switch {
 	case seq < s.next || (seq == s.next && s.inFlight):
@@ -92,23 +141,30 @@ func (s *session) serve(cmd command, seq uint64, body []byte) (reply []byte, ok 
 		if seq == s.lastSeq && s.lastRep != nil {
 			reply = s.lastRep
 		} else {
-			reply = []byte{intervals[s.step]}
+			reply = emptyReplies[s.step]
 		}
 		s.mu.Unlock()
-		return reply, true
+		return reply, ""
 	case seq > s.next:
 		if _, dup := s.held[seq]; dup {
 			s.srv.stats.duplicates.Add(1)
-			reply = []byte{intervals[s.step]}
+			reply = emptyReplies[s.step]
 			s.mu.Unlock()
-			return reply, true
+			return reply, ""
 		}
 		window := uint64(s.srv.cfg.ReorderWindow)
 		if seq-s.next > window || len(s.held) >= int(window) {
 			next := s.next
 			s.mu.Unlock()
 			s.end(endReorder, slog.Uint64("seq", seq), slog.Uint64("expected", next))
-			return nil, false
+			return nil, endReorder
+		}
+		// A held body is the cheapest memory a client can make the server
+		// keep (it needs no connection to stay open), so it is charged.
+		if !s.srv.mem.reserveParked(len(body)) {
+			s.mu.Unlock()
+			s.end(endBudget, slog.Uint64("seq", seq), slog.Int("body", len(body)))
+			return nil, endBudget
 		}
 		if s.held == nil {
 			s.held = make(map[uint64][]byte)
@@ -116,23 +172,27 @@ func (s *session) serve(cmd command, seq uint64, body []byte) (reply []byte, ok 
 		if len(s.held) == 0 {
 			s.gapSince = time.Now()
 		}
-		s.held[seq] = append([]byte{}, body...)
+		s.held[seq] = append([]byte(nil), body...)
+		s.heldSize += len(body)
 		s.srv.stats.reordered.Add(1)
-		reply = []byte{intervals[s.step]}
+		reply = emptyReplies[s.step]
 		s.mu.Unlock()
-		return reply, true
+		return reply, ""
 	}
 
 	// seq == s.next: our turn.
 	s.inFlight = true
 	s.mu.Unlock()
-	if !s.feed(body) {
-		return nil, false
+	if fail := s.feed(body); fail != "" {
+		return nil, fail
 	}
-	reply = s.takeReply(len(body) > 0)
+	reply, fail = s.takeReply(len(body) > 0)
+	if fail != "" {
+		return nil, fail
+	}
 
 	s.mu.Lock()
-	s.lastSeq, s.lastRep = seq, reply
+	s.setLastRepLocked(seq, reply)
 	s.next = seq + 1
 	for !s.ended {
 		b, ok := s.held[s.next]
@@ -140,9 +200,13 @@ func (s *session) serve(cmd command, seq uint64, body []byte) (reply []byte, ok 
 			break
 		}
 		delete(s.held, s.next)
+		s.heldSize -= len(b)
 		s.mu.Unlock()
-		if !s.feed(b) {
-			return nil, false
+		// The queue charges what it keeps of b; b itself is garbage after.
+		fail := s.feed(b)
+		s.srv.mem.releaseParked(len(b))
+		if fail != "" {
+			return nil, fail
 		}
 		s.mu.Lock()
 		s.next++
@@ -154,44 +218,76 @@ func (s *session) serve(cmd command, seq uint64, body []byte) (reply []byte, ok 
 	}
 	s.inFlight = false
 	s.mu.Unlock()
-	return reply, true
+	return reply, ""
+}
+
+// setLastRepLocked keeps reply for a resend of seq, charged to the budget by
+// its own size (it is a fresh slice of exactly that size, or a shared empty
+// reply, which costs nothing). When the budget has no room, the reply is not
+// kept: a resend then gets the interval byte alone. Failing the session for
+// it would punish the one request that is in turn. Call with mu held.
+func (s *session) setLastRepLocked(seq uint64, reply []byte) {
+	if s.ended {
+		return
+	}
+	s.srv.mem.release(s.chargeOf(s.lastRep))
+	s.lastSeq, s.lastRep = seq, reply
+	if !s.srv.mem.reserve(s.chargeOf(reply)) {
+		s.lastRep = nil
+	}
+}
+
+// chargeOf is what a reply costs against the budget: nothing for the shared
+// one-byte replies.
+func (s *session) chargeOf(reply []byte) int {
+	if len(reply) <= 1 {
+		return 0
+	}
+	return len(reply)
 }
 
 // feed appends a body to the handler's input, waiting up to IdleTimeout
 // while the handler has Buffer bytes unread (back-pressure towards the
-// client, whose request stays unanswered meanwhile). It reports false when
-// the session failed.
-func (s *session) feed(b []byte) bool {
+// client, whose request stays unanswered meanwhile). It returns the failure
+// that ended the session, if any.
+func (s *session) feed(b []byte) endReason {
 	if len(b) == 0 {
-		return true
+		return ""
 	}
 	// Wait for room before appending, so the queue exceeds Buffer by at most
 	// one body: write would otherwise split the body and block midway.
-	ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.IdleTimeout)
-	defer cancel()
-	for s.conn.in.pending() >= s.conn.in.limit {
-		select {
-		case <-s.conn.in.changed():
-		case <-ctx.Done():
-			s.end(endStalled)
-			return false
+	if s.conn.in.pending() >= s.conn.in.limit {
+		ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.IdleTimeout)
+		defer cancel()
+		for s.conn.in.pending() >= s.conn.in.limit {
+			select {
+			case <-s.conn.in.changed():
+			case <-ctx.Done():
+				s.end(endStalled)
+				return endStalled
+			}
 		}
 	}
-	if s.conn.in.appendAll(b) {
+	added, err := s.conn.in.appendAll(b)
+	if err != nil {
+		s.end(endBudget, slog.Int("body", len(b)))
+		return endBudget
+	}
+	if added {
 		s.srv.stats.bytesIn.Add(uint64(len(b)))
 	}
 	// else: the handler closed its Conn (the body has no reader and is
 	// dropped, while its remaining output is still delivered), or the
 	// session ended meanwhile.
-	return true
+	return ""
 }
 
 // takeReply builds an in-turn reply: the interval byte, then up to
 // maxReplyData pending server bytes. After the handler closed and its output
 // is drained, the reply's interval byte is 0 and the session ends.
-func (s *session) takeReply(bodyHadData bool) []byte {
+func (s *session) takeReply(bodyHadData bool) ([]byte, endReason) {
 	reply, drained := s.conn.out.take(1, maxReplyData)
-	data := len(reply) - 1
+	data := max(len(reply)-1, 0)
 	s.srv.stats.bytesOut.Add(uint64(data))
 	s.mu.Lock()
 	if bodyHadData || data > 0 {
@@ -203,33 +299,49 @@ func (s *session) takeReply(bodyHadData bool) []byte {
 			s.empties = 0
 		}
 	}
-	reply[0] = intervals[s.step]
+	step := s.step
 	s.mu.Unlock()
-	if drained {
-		reply[0] = closingInterval
+	switch {
+	case drained:
+		if reply == nil {
+			reply = closingReply
+		} else {
+			reply[0] = closingInterval
+		}
 		s.end(endHandlerClose)
+	case reply == nil:
+		reply = emptyReplies[step]
+	default:
+		reply[0] = intervals[step]
 	}
-	return reply
+	return reply, ""
 }
 
 // closeReply answers /close: interval byte 0, then whatever server bytes are
 // pending (up to maxReplyData), and ends the session.
 func (s *session) closeReply() []byte {
 	reply, _ := s.conn.out.take(1, maxReplyData)
-	reply[0] = closingInterval
-	s.srv.stats.bytesOut.Add(uint64(len(reply) - 1))
+	if reply == nil {
+		reply = closingReply
+	} else {
+		reply[0] = closingInterval
+		s.srv.stats.bytesOut.Add(uint64(len(reply) - 1))
+	}
 	s.end(endClientClose)
 	return reply
 }
 
 // end ends the session once: it leaves the table, gives back its limit
-// slots, ends the Conn (Read: EOF, or ErrSessionFailed for a failure; Write:
-// ErrSessionEnded) and logs why.
+// slots and its share of the memory budget, ends the Conn (Read: EOF, or
+// ErrSessionFailed for a failure; Write: ErrSessionEnded) and, for a
+// failure, reports the refusal.
 func (s *session) end(reason endReason, attrs ...slog.Attr) {
 	s.endOnce.Do(func() {
 		s.mu.Lock()
 		s.ended = true
-		s.held = nil
+		s.srv.mem.releaseParked(s.heldSize)
+		s.srv.mem.release(s.chargeOf(s.lastRep))
+		s.held, s.heldSize = nil, 0
 		s.lastRep = nil
 		s.mu.Unlock()
 		s.srv.table.remove(s)
@@ -243,29 +355,38 @@ func (s *session) end(reason endReason, attrs ...slog.Attr) {
 
 		st := &s.srv.stats
 		st.closed.Add(1)
-		level := slog.LevelInfo
 		switch {
 		case reason.failed():
 			st.failed.Add(1)
-			level = slog.LevelWarn
 		case reason == endIdle:
 			st.idleTimeout.Add(1)
 		}
 		args := []slog.Attr{slog.String("session", s.id), slog.String("client", s.ip), slog.String("reason", string(reason))}
-		s.srv.log.LogAttrs(context.Background(), level, "rtmpt session ended", append(args, attrs...)...)
+		// Debug: the edge logs its own line for every session, and a flood
+		// of failing sessions must not flood the log from here.
+		s.srv.log.LogAttrs(context.Background(), slog.LevelDebug, "rtmpt session ended", append(args, attrs...)...)
+		if r := reason.refusal(); r != "" {
+			s.srv.refuse(r, s.conn.RemoteAddr(), fmt.Errorf("rtmpt session %s: %s", s.id, reason))
+		}
 	})
 }
 
 // expire ends the session if it has been idle, or held a sequence gap, for
-// longer than the idle timeout. Called by the server's reaper.
+// longer than the idle timeout; once its handler has closed, the open
+// timeout applies instead (the client only has the rest of the output to
+// fetch, and a client that is gone should not hold the slot for long).
+// Called by the server's reaper.
 func (s *session) expire(now time.Time) {
-	idle := s.srv.cfg.IdleTimeout
+	idle, reason := s.srv.cfg.IdleTimeout, endIdle
+	if s.handlerClosed.Load() {
+		idle, reason = min(idle, s.srv.cfg.OpenTimeout), endHandlerLinger
+	}
 	if now.Sub(time.Unix(0, s.lastActive.Load())) > idle {
-		s.end(endIdle)
+		s.end(reason)
 		return
 	}
 	s.mu.Lock()
-	gap := !s.gapSince.IsZero() && !s.inFlight && now.Sub(s.gapSince) > idle
+	gap := !s.gapSince.IsZero() && !s.inFlight && now.Sub(s.gapSince) > s.srv.cfg.IdleTimeout
 	next := s.next
 	s.mu.Unlock()
 	if gap {
