@@ -50,7 +50,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.PrintDefaults()
 	}
 	var (
-		playURL    = fs.String("play-url", "", "URLs players use (comma-separated, rtmp:// or rtmpt://); default: the publish URLs")
+		playURL    = fs.String("play-url", "", "URLs players use (comma-separated, rtmp://, rtmps:// or rtmpt://); default: the publish URLs")
 		stream     = fs.String("stream", "", "stream name prefix (streams are <prefix>-0, -1, ...); default: from the URL, else \"bench\"")
 		streams    = fs.Int("streams", 0, "number of streams; default: -publishers (at least 1)")
 		publishers = fs.Int("publishers", 1, "publishers (one per stream)")

@@ -12,18 +12,27 @@ import (
 	"strings"
 )
 
-// ErrBadURL is returned for a URL that is not rtmp:// or rtmpt:// with an app.
+// ErrBadURL is returned for a URL that is not rtmp://, rtmps:// or rtmpt:// with an app.
 var ErrBadURL = errors.New("bad url")
 
 // Target is where a client connects: protocol, host:port and app.
 type Target struct {
-	Proto string // "rtmp" or "rtmpt"
+	Proto string // "rtmp", "rtmps" or "rtmpt"
 	Addr  string // host:port
 	App   string
 	TCURL string // rtmp[t]://host[:port]/app, sent in connect
 }
 
 func (t Target) String() string { return t.TCURL }
+
+// Host is the host part of Addr (the TLS server name of an rtmps target).
+func (t Target) Host() string {
+	h, _, err := net.SplitHostPort(t.Addr)
+	if err != nil {
+		return t.Addr
+	}
+	return h
+}
 
 // ParseTarget parses rtmp://host[:port]/app[/stream] (or rtmpt://) and returns
 // the target and the stream name in the URL, if any.
@@ -32,9 +41,9 @@ func ParseTarget(s string) (Target, string, error) {
 	if err != nil {
 		return Target{}, "", fmt.Errorf("%w: %q: %w", ErrBadURL, s, err)
 	}
-	port := map[string]string{"rtmp": "1935", "rtmpt": "80"}[u.Scheme]
+	port := map[string]string{"rtmp": "1935", "rtmps": "443", "rtmpt": "80"}[u.Scheme]
 	if port == "" {
-		return Target{}, "", fmt.Errorf("%w: %q: scheme must be rtmp or rtmpt", ErrBadURL, s)
+		return Target{}, "", fmt.Errorf("%w: %q: scheme must be rtmp, rtmps or rtmpt", ErrBadURL, s)
 	}
 	if u.Hostname() == "" {
 		return Target{}, "", fmt.Errorf("%w: %q: no host", ErrBadURL, s)
