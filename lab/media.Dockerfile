@@ -1,6 +1,6 @@
 # The crtmpserver media servers of the docker-compose lab (docker-compose.yml; lab/README.md).
 # Build context: lab/ . Debian 12 has no crtmpserver package; Ubuntu 22.04 has 1.0~dfsg
-# (/work/shared/reference/peers.md §1.7).
+# (package crtmpserver, universe).
 FROM ubuntu:22.04
 RUN apt-get update \
 	&& DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \

@@ -6,8 +6,8 @@
 # (IP_TRANSPARENT socket bound to a foreign IP). The media server answers to that
 # client address; its route sends the answer back through this host, where the
 # kernel would forward it (or drop it) because the address is not local. The
-# Linux TPROXY recipe (kernel Documentation/networking/tproxy.rst; notes in
-# /work/shared/reference/haproxy.md §2.3) makes the kernel deliver those answers
+# Linux TPROXY recipe (kernel Documentation/networking/tproxy.rst, the same
+# set-up HAProxy's "usesrc clientip" needs) makes the kernel deliver those answers
 # to the edge's socket instead:
 #
 #   1. nftables: in prerouting, packets that belong to a local transparent

@@ -43,7 +43,7 @@ func resolveServer(ctx context.Context, addr string, client netip.Addr) (netip.A
 // and its port only in "client" mode (port 0 lets the kernel pick one at connect time).
 // ok is false when the client's address cannot be presented towards server: unknown
 // client, or a different address family (an IPv6 client cannot be the source of an IPv4
-// connection; HAProxy has the same limit, see reference/haproxy.md §1.9).
+// connection; HAProxy's usesrc has the same limit).
 func transparentSource(mode string, client netip.AddrPort, server netip.Addr) (src *net.TCPAddr, ok bool) {
 	ip := client.Addr().Unmap()
 	if !ip.IsValid() || ip.IsUnspecified() || ip.Is4() != server.Unmap().Is4() {

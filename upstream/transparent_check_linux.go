@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// transparentSetup is the set-up of reference/haproxy.md §2.3 (kernel tproxy.rst): mark the
+// transparentSetup is the TPROXY set-up (kernel Documentation/networking/tproxy.rst): mark the
 // media servers' replies, which are addressed to client IPs but belong to a local transparent
 // socket, and route marked packets to the local stack.
 const transparentSetup = `  nft add table filter

@@ -14,7 +14,7 @@ const transparentSupported = true
 
 // transparentControl returns the net.Dialer.Control hook for a transparent dial in mode
 // ("clientip" or "client"). It runs after socket() and before Go's bind() to the client
-// address, in HAProxy's order (reference/haproxy.md §2.1): IP_TRANSPARENT (or
+// address, in HAProxy's order (its proto_tcp.c): IP_TRANSPARENT (or
 // IPV6_TRANSPARENT) so the non-local client address can be bound, SO_REUSEADDR, and for
 // clientip IP_BIND_ADDRESS_NO_PORT so the port is chosen at connect() time from the full
 // 4-tuple instead of reserving one per client IP at bind() time.

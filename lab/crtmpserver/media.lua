@@ -3,7 +3,7 @@
 -- media03 pushes to them (media03.lua), in the application "live".
 --
 -- Structure: the packaged crtmpserver.lua / configs/flvplayback.lua of
--- crtmpserver 1.0 (see /work/shared/reference/peers.md §1.3). CI parses this
+-- crtmpserver 1.0 (Ubuntu 22.04's package). CI parses this
 -- file with `luac5.1 -p` (go test ./lab/); only the containers run it.
 configuration=
 {
@@ -50,7 +50,8 @@ configuration=
 			externalStreams=
 			{
 			},
-			-- The edge speaks the simple handshake to media servers (DESIGN.md, step 6).
+			-- The edge does the simple handshake with media servers: it cannot sign a
+			-- digest handshake on the client's behalf.
 			validateHandshake=false,
 			keyframeSeek=false,
 			seekGranularity=1.5,

@@ -3,7 +3,7 @@
 -- publish to media03 (upload: true in lab/edge.yaml); crtmpserver's
 -- proxypublish application pushes each stream published to it on to media01
 -- and media02, the way the reference cluster "synchronises" uploads
--- (/work/shared/reference/peers.md §1.4).
+-- (BaseClientApplication::PushLocalStream in crtmpserver's source).
 --
 -- proxypublish forwards only the streams registered in its own application,
 -- so it is the one called "live" here, and appselector (the default

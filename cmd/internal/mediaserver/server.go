@@ -3,7 +3,7 @@
 // metadata, sequence headers and the current GOP for late joiners, many players
 // per stream, and push (re-publishing every stream to other servers, like
 // nginx-rtmp's push). It is built on go-rtmp, guarded against its defects
-// (see shared/reference/go-rtmp.md):
+// (go-rtmp v0.0.7; each guard names the defect it keeps out):
 //
 //   - its own accept loop back-off (go-rtmp's Serve spins on EMFILE);
 //   - deadlines go-rtmp lacks: handshake and connect, idle publishers, stalled
