@@ -1,24 +1,36 @@
 // Package edge is rtmp-edge's front: it accepts clients (RTMP, and RTMPT
 // through package rtmpt), ends their RTMP handshake, reads their connect
 // command, asks package routing for a media server, and hands the rest to
-// package upstream (dial, media-server handshake, relay). See DESIGN.md.
+// package upstream (dial, media-server handshake, relay).
+//
+// Three things live while the edge runs, each an object of this package:
+//
+//   - the Edge, the process-wide part: the listening sockets, the routing
+//     pools with their health checks, the session registry, the admin endpoint
+//     and the metrics. It outlives every configuration.
+//   - a runtime: the listeners and backends built from one validated Config.
+//     Reload builds a new runtime and swaps it in atomically; pools are updated
+//     in place by backend and server name, so server state, slot counts and
+//     stick tables survive, and a listener whose address is unchanged keeps its
+//     socket. A session keeps the runtime it started with until it ends.
+//   - a session: one client from accept (or RTMPT /open) to the end of its
+//     relay, registered while it lives and ended exactly once (finish), which
+//     settles its slots, metrics, registry entry and log line.
 package edge
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/rtmp-edge/rtmp-edge/routing"
-	"github.com/rtmp-edge/rtmp-edge/rtmpt"
 	"github.com/rtmp-edge/rtmp-edge/upstream"
 )
 
@@ -31,227 +43,297 @@ type Options struct {
 	Registry *prometheus.Registry
 }
 
-// Edge runs the listeners and health checks of one Config.
+// Edge runs the listeners, backends and sessions of successive Configs.
 type Edge struct {
-	cfg       Config
-	log       *slog.Logger
-	registry  *prometheus.Registry
-	metrics   *metrics
-	backends  map[string]*backend
-	listeners []*listener
-	metricsLn net.Listener
+	log      *slog.Logger
+	registry *prometheus.Registry
+	metrics  *metrics
+	sessions sessionTable
 
-	mu    sync.Mutex
-	conns map[io.Closer]struct{} // every client conn and tunnel session, closed at shutdown
-}
+	// mu serialises Listen, Reload and shutdown: the runtime swap and the
+	// sockets, pools and checks that go with it.
+	mu        sync.Mutex
+	rt        atomic.Pointer[runtime]
+	acceptors map[string]*acceptor  // by configured listen address
+	pools     map[string]*poolState // by backend name
+	admin     *adminEndpoint
+	serving   bool // Serve has started the accept loops and checks
 
-// backend is a pool of media servers with the dialer that reaches them.
-type backend struct {
-	cfg             BackendConfig
-	pool            *routing.Pool
-	dialer          *upstream.Dialer
-	hasUploadServer bool
+	// base is cancelled when the edge has stopped: it bounds dials and queue
+	// waits of sessions that are still being set up.
+	base       context.Context
+	cancelBase context.CancelFunc
+	// stopping is set once shutdown began: /healthz answers 503, new clients
+	// are refused.
+	stopping atomic.Bool
 }
 
 // New validates cfg and builds the edge; nothing listens yet.
 // When a backend dials from the client's address (source clientip/client) it
 // checks here, once, that the host is set up for it.
 func New(cfg Config, opts Options) (*Edge, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
+	e := &Edge{
+		log: opts.Logger, registry: opts.Registry,
+		acceptors: map[string]*acceptor{}, pools: map[string]*poolState{},
 	}
-	e := &Edge{cfg: cfg, log: opts.Logger, registry: opts.Registry, backends: map[string]*backend{}, conns: map[io.Closer]struct{}{}}
 	if e.log == nil {
 		e.log = slog.Default()
 	}
 	if e.registry == nil {
 		e.registry = prometheus.NewRegistry()
 	}
-	e.metrics = newMetrics(e.registry)
-	transparent := false
-	for _, bc := range cfg.Backends {
-		pool, err := routing.NewPool(bc.PoolConfig)
-		if err != nil {
-			return nil, fmt.Errorf("backend %s: %w", bc.Name, err)
-		}
-		dialer, err := upstream.NewDialer(bc.DialConfig)
-		if err != nil {
-			return nil, fmt.Errorf("backend %s: %w", bc.Name, err)
-		}
-		b := &backend{cfg: bc, pool: pool, dialer: dialer}
-		for _, s := range pool.Servers() {
-			b.hasUploadServer = b.hasUploadServer || s.Upload()
-			e.metrics.setServerUp(bc.Name, s.Name, s.Healthy())
-		}
-		e.backends[bc.Name] = b
-		if bc.Source == "clientip" || bc.Source == "client" {
-			transparent = true
-		}
+	e.base, e.cancelBase = context.WithCancel(context.Background())
+	e.sessions.init()
+	rt, changes, err := e.buildRuntime(cfg, nil)
+	if err != nil {
+		return nil, err
 	}
-	if transparent {
-		if err := upstream.CheckTransparent(); err != nil {
-			return nil, fmt.Errorf("source clientip/client cannot work on this host: %w", err)
-		}
-	}
+	e.metrics = newMetrics(e.registry, e)
+	e.commitPools(rt, &changes)
+	e.rt.Store(rt)
 	return e, nil
 }
 
-// Listen binds every listener (and the metrics endpoint), so that address
-// errors come out before anything is served.
+// Listen binds every listener and the admin endpoint, so that address errors
+// come out before anything is served.
 func (e *Edge) Listen() error {
-	for _, lc := range e.cfg.Listeners {
-		ln, err := net.Listen("tcp", lc.Address)
-		if err != nil {
-			e.closeListeners()
-			return fmt.Errorf("listener %s: %w", lc.Name, err)
-		}
-		e.listeners = append(e.listeners, &listener{e: e, cfg: lc.withDefaults(), backend: e.backends[lc.Backend], ln: ln})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rt := e.rt.Load()
+	bound, err := e.bindAcceptors(rt.cfg)
+	if err != nil {
+		return err
 	}
-	if e.cfg.Admin.Address != "" {
-		ln, err := net.Listen("tcp", e.cfg.Admin.Address)
-		if err != nil {
-			e.closeListeners()
-			return fmt.Errorf("admin: %w", err)
+	if err := e.bindAdmin(rt.cfg.Admin); err != nil {
+		for _, a := range bound {
+			a.close()
+			delete(e.acceptors, a.addr)
 		}
-		e.metricsLn = ln
+		return err
+	}
+	e.attach(rt)
+	return nil
+}
+
+// Addr is the bound address of the named listener of the current
+// configuration (nil before Listen).
+func (e *Edge) Addr(name string) net.Addr {
+	rt := e.rt.Load()
+	for _, l := range rt.listeners {
+		if l.cfg.Name == name && l.acc != nil {
+			return l.acc.ln.Addr()
+		}
 	}
 	return nil
 }
 
-// Addr is the bound address of the named listener (nil before Listen).
-func (e *Edge) Addr(name string) net.Addr {
-	for _, l := range e.listeners {
-		if l.cfg.Name == name {
-			return l.ln.Addr()
-		}
+// AdminAddr is the bound address of the admin endpoint (nil when it has none).
+func (e *Edge) AdminAddr() net.Addr {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.admin == nil {
+		return nil
 	}
-	return nil
+	return e.admin.ln.Addr()
 }
 
 // Serve runs until ctx is done: it accepts clients and runs health checks.
-// Then it stops accepting, gives running sessions up to grace to end, closes
-// the rest and returns.
+// Then it shuts down: it stops accepting at once (and /healthz answers 503),
+// gives running sessions up to grace to end, then closes both sides of every
+// session that is left, and returns once they have all ended.
 func (e *Edge) Serve(ctx context.Context, grace time.Duration) error {
-	if len(e.listeners) == 0 {
+	e.mu.Lock()
+	if e.rt.Load().order[0].acc == nil {
+		e.mu.Unlock()
 		if err := e.Listen(); err != nil {
 			return err
 		}
+		e.mu.Lock()
 	}
-	checks, stopChecks := context.WithCancel(context.Background())
-	defer stopChecks()
-	var checksWG sync.WaitGroup
-	e.startHealthChecks(checks, &checksWG)
-
-	var httpSrv *http.Server
-	if e.metricsLn != nil {
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(e.registry, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-		httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = httpSrv.Serve(e.metricsLn) }()
+	e.serving = true
+	rt := e.rt.Load()
+	for _, a := range e.acceptors {
+		a.start(e)
 	}
-
-	for _, l := range e.listeners {
-		l.ctx = ctx
-		if l.cfg.MaxConn > 0 {
-			l.slots = make(chan struct{}, l.cfg.MaxConn)
-		}
-		if l.cfg.serves(ProtoRTMPT) {
-			ts, err := rtmpt.New(l.cfg.RTMPT, l.serveTunnel)
-			if err != nil {
-				return fmt.Errorf("listener %s: %w", l.cfg.Name, err)
-			}
-			l.tunnel = ts
-		}
-		l.wg.Add(1)
-		go l.acceptLoop()
-		e.log.Info("listening", "listener", l.cfg.Name, "address", l.ln.Addr().String(), "protocols", l.cfg.Protocols, "backend", l.cfg.Backend)
+	for _, ps := range e.pools {
+		ps.startChecks(e)
 	}
+	if e.admin != nil {
+		e.admin.start()
+	}
+	for _, l := range rt.listeners {
+		e.log.Info("listening", "listener", l.cfg.Name, "address", l.acc.ln.Addr().String(), "protocols", l.cfg.Protocols, "backend", l.cfg.Backend)
+	}
+	e.mu.Unlock()
 
 	<-ctx.Done()
-	e.log.Info("stopping: no new clients", "grace", grace.String())
-	e.closeListeners()
-	if httpSrv != nil {
-		_ = httpSrv.Close()
-	}
-	done := make(chan struct{})
-	go func() {
-		for _, l := range e.listeners {
-			l.wg.Wait()
-		}
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(grace):
-		e.closeConns()
-		for _, l := range e.listeners {
-			if l.tunnel != nil {
-				_ = l.tunnel.Close()
-			}
-		}
-		<-done
-	}
-	stopChecks()
-	checksWG.Wait()
+	e.shutdown(grace)
 	return nil
 }
 
-func (e *Edge) closeListeners() {
-	for _, l := range e.listeners {
-		_ = l.ln.Close()
-	}
-	if e.metricsLn != nil {
-		_ = e.metricsLn.Close()
-	}
-}
-
-// track registers a client conn so shutdown can close it; the returned func
-// forgets it.
-func (e *Edge) track(c io.Closer) func() {
+// shutdown is the end of Serve: see there.
+func (e *Edge) shutdown(grace time.Duration) {
+	e.stopping.Store(true)
+	e.log.Info("stopping: no new clients", "grace", grace.String(), "sessions", e.sessions.count())
 	e.mu.Lock()
-	e.conns[c] = struct{}{}
-	e.mu.Unlock()
-	return func() {
-		e.mu.Lock()
-		delete(e.conns, c)
-		e.mu.Unlock()
+	for _, a := range e.acceptors {
+		a.stopAccepting()
 	}
+	e.mu.Unlock()
+
+	if !e.sessions.waitEmpty(grace) {
+		n := e.sessions.cutAll("shutdown")
+		e.log.Info("grace period over: closing the sessions left", "sessions", n)
+	}
+	e.mu.Lock()
+	for _, a := range e.acceptors {
+		a.close() // RTMPT tunnels end here: their handlers' reads return EOF
+	}
+	e.mu.Unlock()
+	// Every session has both its sides closed now; what is left is their
+	// goroutines noticing. A second is plenty; never hang the exit on a bug.
+	if !e.sessions.waitEmpty(time.Second) {
+		e.log.Error("sessions did not end after their conns were closed (bug)", "sessions", e.sessions.count())
+	}
+	e.cancelBase()
+	e.mu.Lock()
+	for _, ps := range e.pools {
+		ps.stopChecks()
+	}
+	if e.admin != nil {
+		e.admin.close()
+	}
+	e.mu.Unlock()
 }
 
-func (e *Edge) closeConns() {
+// Reload validates cfg, builds a runtime from it and swaps it in: new sessions
+// follow the new listeners, backends, servers, weights and limits; running
+// sessions go on with what they started with. On any error nothing changes.
+// It returns a one-line summary of what changed.
+func (e *Edge) Reload(cfg Config) (string, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for c := range e.conns {
-		_ = c.Close()
+	if e.stopping.Load() {
+		return "", errors.New("the edge is stopping")
+	}
+	old := e.rt.Load()
+	rt, changes, err := e.buildRuntime(cfg, old)
+	if err != nil {
+		e.metrics.reloaded(false)
+		return "", err
+	}
+	bound, err := e.bindAcceptors(rt.cfg)
+	if err != nil {
+		rt.discard(e)
+		e.metrics.reloaded(false)
+		return "", err
+	}
+	if err := e.rebindAdmin(rt.cfg.Admin, &changes); err != nil {
+		for _, a := range bound {
+			a.close()
+			delete(e.acceptors, a.addr)
+		}
+		rt.discard(e)
+		e.metrics.reloaded(false)
+		return "", err
+	}
+	// From here on nothing fails: commit.
+	e.commitPools(rt, &changes)
+	e.attach(rt)
+	e.rt.Store(rt)
+	for addr, a := range e.acceptors {
+		if _, ok := rt.listeners[addr]; !ok {
+			a.close() // its running sessions go on; only accepting stops
+			delete(e.acceptors, addr)
+			changes.add("listener closed: %s", addr)
+		}
+	}
+	if e.serving {
+		for _, a := range bound {
+			a.start(e)
+		}
+		for _, ps := range e.pools {
+			ps.startChecks(e)
+		}
+	}
+	e.metrics.reloaded(true)
+	return changes.String(), nil
+}
+
+// ReloadFailed counts a reload that failed before Reload was called (a file
+// that did not load).
+func (e *Edge) ReloadFailed() { e.metrics.reloaded(false) }
+
+// Ready reports whether the edge takes new clients (false once shutdown began).
+func (e *Edge) Ready() bool { return !e.stopping.Load() }
+
+// adminEndpoint is the operator's HTTP listener.
+type adminEndpoint struct {
+	cfg     AdminConfig
+	ln      net.Listener
+	srv     *http.Server
+	handler adminHandler
+}
+
+func (e *Edge) bindAdmin(cfg AdminConfig) error {
+	if cfg.Address == "" {
+		e.admin = nil
+		return nil
+	}
+	ln, err := net.Listen("tcp", cfg.Address)
+	if err != nil {
+		return fmt.Errorf("admin: %w", listenHint(err, cfg.Address))
+	}
+	a := &adminEndpoint{cfg: cfg, ln: ln}
+	h := e.newAdminHandler(cfg.Token)
+	a.handler.h.Store(&h)
+	e.admin = a
+	return nil
+}
+
+// rebindAdmin moves the admin endpoint when its address changed; a new token
+// takes effect at once.
+func (e *Edge) rebindAdmin(cfg AdminConfig, changes *changeList) error {
+	cur := e.admin
+	switch {
+	case cur == nil && cfg.Address == "":
+		return nil
+	case cur != nil && cur.cfg.Address == cfg.Address:
+		if cur.cfg.Token != cfg.Token {
+			h := e.newAdminHandler(cfg.Token)
+			cur.handler.h.Store(&h)
+			changes.add("admin token changed")
+		}
+		cur.cfg = cfg
+		return nil
+	}
+	if err := e.bindAdmin(cfg); err != nil {
+		e.admin = cur
+		return err
+	}
+	if cur != nil {
+		cur.close()
+	}
+	changes.add("admin address: %q", cfg.Address)
+	if e.serving && e.admin != nil {
+		e.admin.start()
+	}
+	return nil
+}
+
+func (a *adminEndpoint) start() {
+	a.srv = &http.Server{Handler: &a.handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, IdleTimeout: time.Minute}
+	go func() { _ = a.srv.Serve(a.ln) }()
+}
+
+func (a *adminEndpoint) close() {
+	if a.srv != nil {
+		_ = a.srv.Close()
+	} else {
+		_ = a.ln.Close()
 	}
 }
 
-func (e *Edge) startHealthChecks(ctx context.Context, wg *sync.WaitGroup) {
-	for _, b := range e.backends {
-		if b.cfg.Check.Type == "none" {
-			continue
-		}
-		for _, s := range b.pool.Servers() {
-			hc := &upstream.HealthCheck{
-				Config:  b.cfg.Check,
-				Server:  s.Name,
-				Address: s.Address(),
-				Logger:  e.log.With("backend", b.cfg.Name),
-				// A server that expects PROXY headers gets one from the check too.
-				ProxyProtocol: b.cfg.ProxyProtocol,
-				// The check logs "server down"/"server up" itself, once per change.
-				OnChange: func(up bool, _ string) {
-					if s.SetHealthy(up) {
-						e.metrics.setServerUp(b.cfg.Name, s.Name, up)
-					}
-				},
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				hc.Run(ctx)
-			}()
-		}
-	}
-}
+// checkTransparent is upstream.CheckTransparent, a variable so that the
+// start-up check is done once per Edge and can be named in errors.
+var checkTransparent = upstream.CheckTransparent

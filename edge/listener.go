@@ -2,31 +2,198 @@ package edge
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"net"
-	"runtime/debug"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rtmp-edge/rtmp-edge/rtmpt"
 )
 
-// listener accepts clients on one address and runs each through the
-// pipeline towards its backend.
+// listener is one listener of a runtime: its config and backend. Its
+// acceptor (the socket) may be shared with the listeners of earlier and later
+// runtimes that have the same address.
 type listener struct {
 	e       *Edge
+	rt      *runtime
 	cfg     ListenerConfig
 	backend *backend
-	ln      net.Listener
-	ctx     context.Context
-	// slots holds one token per open client connection when maxconn is set:
-	// the accept loop waits for a free slot before accepting, so clients past
-	// the limit wait in the kernel backlog, as with HAProxy.
-	slots  chan struct{}
-	tunnel *rtmpt.Server
-	wg     sync.WaitGroup
+	acc     *acceptor
+}
+
+// acceptor owns one listening socket across reloads: it accepts clients and
+// hands each to the listener of the current runtime for its address.
+type acceptor struct {
+	addr string // as configured
+	ln   net.Listener
+	cur  atomic.Pointer[listener]
+	// slots is the listener's maxconn: the accept loop waits for a free slot
+	// before accepting, so clients past the limit wait in the kernel backlog,
+	// as with HAProxy.
+	slots  slots
+	tunnel *rtmpt.Server // created when a listener on this socket serves RTMPT
+
+	mu      sync.Mutex
+	conns   map[net.Conn]struct{} // accepted conns not yet finished: closed at shutdown
+	started bool
+	stopped chan struct{}
+	wg      sync.WaitGroup
+}
+
+// bindAcceptors binds the addresses of cfg that have no socket yet and
+// returns the new acceptors (already in e.acceptors). On error every socket
+// bound by this call is closed again.
+func (e *Edge) bindAcceptors(cfg Config) ([]*acceptor, error) {
+	var bound []*acceptor
+	for _, lc := range cfg.Listeners {
+		if _, ok := e.acceptors[lc.Address]; ok {
+			continue
+		}
+		ln, err := net.Listen("tcp", lc.Address)
+		if err != nil {
+			for _, a := range bound {
+				a.close()
+				delete(e.acceptors, a.addr)
+			}
+			return nil, fmt.Errorf("listener %s: %w", lc.Name, listenHint(err, lc.Address))
+		}
+		a := &acceptor{addr: lc.Address, ln: ln, conns: map[net.Conn]struct{}{}, stopped: make(chan struct{})}
+		e.acceptors[lc.Address] = a
+		bound = append(bound, a)
+	}
+	return bound, nil
+}
+
+// listenHint adds the fix to the errors an operator meets when binding.
+func listenHint(err error, addr string) error {
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("%w (ports below 1024 need root or the capability: sudo setcap cap_net_bind_service=ep ./rtmp-edge, or AmbientCapabilities=CAP_NET_BIND_SERVICE in systemd)", err)
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w (another process listens on %s)", err, addr)
+	}
+	return err
+}
+
+// attach points each acceptor at the runtime's listener for its address and
+// applies the listener's limits. Called with e.mu held.
+func (e *Edge) attach(rt *runtime) {
+	for addr, l := range rt.listeners {
+		a := e.acceptors[addr]
+		l.acc = a
+		a.slots.setMax(l.cfg.MaxConn)
+		if l.cfg.serves(ProtoRTMPT) && a.tunnel == nil {
+			ts, err := rtmpt.New(l.cfg.RTMPT, a.serveTunnel)
+			if err != nil { // validated with the config; kept so a bug cannot panic here
+				e.log.Error("rtmpt tunnel cannot start", "listener", l.cfg.Name, "err", err.Error())
+			} else {
+				a.tunnel = ts
+			}
+		}
+		a.cur.Store(l)
+	}
+}
+
+func (a *acceptor) start(e *Edge) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started {
+		return
+	}
+	a.started = true
+	a.wg.Add(1)
+	go a.acceptLoop(e)
+}
+
+func (a *acceptor) acceptLoop(e *Edge) {
+	defer a.wg.Done()
+	backoff := 5 * time.Millisecond
+	for {
+		if !a.slots.acquire(a.stopped) {
+			return
+		}
+		c, err := a.ln.Accept()
+		if err != nil {
+			a.slots.release()
+			if errors.Is(err, net.ErrClosed) || a.isStopped() {
+				return
+			}
+			// EMFILE and friends: back off instead of spinning.
+			e.log.Error("accept failed", "listener", a.cur.Load().cfg.Name, "err", err.Error(), "retry_in", backoff.String())
+			select {
+			case <-time.After(backoff):
+			case <-a.stopped:
+				return
+			}
+			backoff = min(backoff*2, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		if !a.track(c) { // closed in the same instant
+			a.slots.release()
+			_ = c.Close()
+			return
+		}
+		go a.cur.Load().handleConn(c)
+	}
+}
+
+func (a *acceptor) isStopped() bool {
+	select {
+	case <-a.stopped:
+		return true
+	default:
+		return false
+	}
+}
+
+// stopAccepting closes the socket; conns already accepted go on.
+func (a *acceptor) stopAccepting() {
+	a.mu.Lock()
+	select {
+	case <-a.stopped:
+	default:
+		close(a.stopped)
+	}
+	a.mu.Unlock()
+	_ = a.ln.Close()
+	a.wg.Wait()
+}
+
+// close stops accepting and closes every conn still open on this socket,
+// RTMPT tunnels included.
+func (a *acceptor) close() {
+	a.stopAccepting()
+	if a.tunnel != nil {
+		_ = a.tunnel.Close()
+	}
+	a.mu.Lock()
+	for c := range a.conns {
+		_ = c.Close()
+	}
+	a.mu.Unlock()
+}
+
+// track registers an accepted conn until done(c); false once closed.
+func (a *acceptor) track(c net.Conn) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.isStopped() {
+		return false
+	}
+	a.conns[c] = struct{}{}
+	return true
+}
+
+// done forgets a conn and frees its slot.
+func (a *acceptor) done(c net.Conn) {
+	a.mu.Lock()
+	delete(a.conns, c)
+	a.mu.Unlock()
+	a.slots.release()
 }
 
 // First bytes of a client connection.
@@ -38,57 +205,20 @@ const (
 	tlsHandshake = 0x16
 )
 
-func (l *listener) acceptLoop() {
-	defer l.wg.Done()
-	backoff := 5 * time.Millisecond
-	for {
-		if l.slots != nil {
-			select {
-			case l.slots <- struct{}{}:
-			case <-l.ctx.Done():
-				return
-			}
-		}
-		c, err := l.ln.Accept()
-		if err != nil {
-			l.freeSlot()
-			if l.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// EMFILE and friends: back off instead of spinning.
-			l.e.log.Error("accept failed", "listener", l.cfg.Name, "err", err.Error(), "retry_in", backoff.String())
-			select {
-			case <-time.After(backoff):
-			case <-l.ctx.Done():
-				return
-			}
-			backoff = min(backoff*2, time.Second)
-			continue
-		}
-		backoff = 5 * time.Millisecond
-		l.wg.Add(1)
-		go l.handleConn(c)
-	}
-}
-
-func (l *listener) freeSlot() {
-	if l.slots != nil {
-		<-l.slots
-	}
-}
-
 // handleConn sniffs one accepted connection and hands it to the RTMP pipeline
-// or the RTMPT tunnel.
+// or the RTMPT tunnel. It owns c: the session (or this function) closes it,
+// and frees its slot, exactly once.
 func (l *listener) handleConn(c net.Conn) {
-	defer l.wg.Done()
-	defer l.freeSlot()
-	l.e.metrics.connOpened(l.cfg.Name)
-	defer l.e.metrics.connClosed(l.cfg.Name)
-	untrack := l.e.track(c)
-	defer untrack()
-
-	s := &session{listener: l.cfg.Name, proto: ProtoRTMP, client: addrPort(c.RemoteAddr()), local: addrPort(c.LocalAddr()), start: time.Now()}
-	defer l.recoverSession(c, s)
+	a := l.acc
+	m := l.e.metrics
+	m.connOpened(l.cfg.Name)
+	client, local := addrPort(c.RemoteAddr()), addrPort(c.LocalAddr())
+	closeConn := func() {
+		_ = c.Close()
+		a.done(c)
+		m.connClosed(l.cfg.Name)
+	}
+	defer l.recoverConn(c, closeConn)
 
 	r := bufio.NewReaderSize(c, 4096)
 	_ = c.SetReadDeadline(time.Now().Add(l.cfg.HandshakeTimeout))
@@ -96,61 +226,111 @@ func (l *listener) handleConn(c net.Conn) {
 	if l.cfg.AcceptProxy {
 		src, dst, ok, err := readProxyHeader(r)
 		if err != nil {
-			c.Close()
-			l.rejected(s, rejectionFor("proxy_header", err))
+			closeConn()
+			l.rejectConn(client, ProtoRTMP, rejectionFor("proxy_header", err))
 			return
 		}
 		if ok {
-			s.client, s.local = src, dst
+			client, local = src, dst
 			remote = net.TCPAddrFromAddrPort(src)
 		}
 	}
 	first, err := r.Peek(1)
 	if err != nil {
-		c.Close()
-		l.rejected(s, rejectionFor("sniff", err))
+		closeConn()
+		l.rejectConn(client, ProtoRTMP, rejectionFor("sniff", err))
 		return
 	}
 	switch b := first[0]; {
 	case b == tlsHandshake:
-		c.Close()
-		l.rejected(s, reject("tls", errors.New("TLS (rtmps://) is not served on this listener; terminate TLS in front of the edge")))
+		closeConn()
+		l.rejectConn(client, ProtoRTMP, reject("tls", errors.New("TLS (rtmps://) is not served on this listener")))
 	case (b == c0RTMPE || b == c0XTEA || b == c0Blow) && l.cfg.serves(ProtoRTMP):
-		c.Close()
-		l.rejected(s, reject("rtmpe", fmt.Errorf("handshake: RTMPE (encrypted RTMP, C0=%d) cannot be routed; the client must use plain rtmp", b)))
+		closeConn()
+		l.rejectConn(client, ProtoRTMP, reject("rtmpe", fmt.Errorf("handshake: RTMPE (encrypted RTMP, C0=%d) cannot be routed; the client must use plain rtmp", b)))
 	case b < ' ' && l.cfg.serves(ProtoRTMP):
 		// 0x03 or another binary version byte: the handshake judges it.
-		l.serveRTMP(c, r, s)
-	case isHTTPStart(b) && l.tunnel != nil:
+		s := l.newSession(c, ProtoRTMP, client, local, closeConn)
+		s.run(r)
+	case isHTTPStart(b) && a.tunnel != nil:
 		_ = c.SetReadDeadline(time.Time{})
-		_ = l.tunnel.ServeConn(&sniffedConn{Conn: c, r: r, remote: remote})
-		c.Close()
+		_ = a.tunnel.ServeConn(&sniffedConn{Conn: c, r: r, remote: remote})
+		closeConn()
 	default:
-		c.Close()
-		l.rejected(s, reject("not_rtmp", fmt.Errorf("first byte 0x%02x is not %v on this listener", b, l.cfg.Protocols)))
+		closeConn()
+		l.rejectConn(client, ProtoRTMP, reject("not_rtmp", fmt.Errorf("first byte 0x%02x is not %v on this listener", b, l.cfg.Protocols)))
 	}
 }
 
 // isHTTPStart: HTTP methods start with an upper-case ASCII letter.
 func isHTTPStart(b byte) bool { return b >= 'A' && b <= 'Z' }
 
-// serveTunnel runs one RTMPT tunnel session through the RTMP pipeline.
-func (l *listener) serveTunnel(tc *rtmpt.Conn) {
-	l.wg.Add(1)
-	defer l.wg.Done()
-	untrack := l.e.track(tc)
-	defer untrack()
-	s := &session{listener: l.cfg.Name, proto: ProtoRTMPT, client: addrPort(tc.RemoteAddr()), local: addrPort(tc.LocalAddr()), start: time.Now()}
-	defer l.recoverSession(tc, s)
-	l.serveRTMP(tc, bufio.NewReaderSize(tc, 4096), s)
+// serveTunnel runs one RTMPT tunnel session through the RTMP pipeline of the
+// current listener of this socket.
+func (a *acceptor) serveTunnel(tc *rtmpt.Conn) {
+	l := a.cur.Load()
+	s := l.newSession(tc, ProtoRTMPT, addrPort(tc.RemoteAddr()), addrPort(tc.LocalAddr()), func() { _ = tc.Close() })
+	s.run(bufio.NewReaderSize(tc, 4096))
 }
 
-// recoverSession keeps a bug in one session from taking down the others.
-func (l *listener) recoverSession(c net.Conn, s *session) {
+// recoverConn keeps a bug in the sniffing of one connection from taking down
+// the others.
+func (l *listener) recoverConn(c net.Conn, closeConn func()) {
 	if v := recover(); v != nil {
-		c.Close()
+		closeConn()
 		l.e.metrics.panicked()
-		l.e.log.Error("session panicked (bug)", "client", s.client.String(), "listener", s.listener,
-			"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		l.e.log.Error("connection panicked (bug)", "client", c.RemoteAddr().String(), "listener", l.cfg.Name,
+			"panic", fmt.Sprint(v), "stack", stack())
+	}
+}
+
+// slots is a counting semaphore whose limit can change (reload).
+type slots struct {
+	mu    sync.Mutex
+	n     int
+	max   int // 0 = unlimited
+	freed chan struct{}
+}
+
+// acquire takes a slot, waiting for one; false when stop closed first.
+func (s *slots) acquire(stop <-chan struct{}) bool {
+	for {
+		s.mu.Lock()
+		if s.max == 0 || s.n < s.max {
+			s.n++
+			s.mu.Unlock()
+			return true
+		}
+		if s.freed == nil {
+			s.freed = make(chan struct{})
+		}
+		ch := s.freed
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-stop:
+			return false
+		}
+	}
+}
+
+func (s *slots) release() {
+	s.mu.Lock()
+	s.n--
+	s.wakeLocked()
+	s.mu.Unlock()
+}
+
+func (s *slots) setMax(n int) {
+	s.mu.Lock()
+	s.max = n
+	s.wakeLocked()
+	s.mu.Unlock()
+}
+
+func (s *slots) wakeLocked() {
+	if s.freed != nil {
+		close(s.freed)
+		s.freed = nil
 	}
 }

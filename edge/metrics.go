@@ -1,24 +1,33 @@
 package edge
 
 import (
+	goruntime "runtime"
+	"runtime/debug"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // metrics are the edge's Prometheus series. A nil *metrics records nothing,
 // so tests can build sessions without a registry.
+//
+// Counters that follow events are updated when the event happens; the series
+// that describe the present (bytes of live sessions, sessions per server,
+// queue, stick entries, RTMPT sessions) are read at scrape time by
+// liveCollector, so they are never behind.
 type metrics struct {
 	sessions   *prometheus.CounterVec // ended sessions
 	active     *prometheus.GaugeVec
 	rejected   *prometheus.CounterVec
-	bytes      *prometheus.CounterVec
 	serverUp   *prometheus.GaugeVec
 	misrouted  *prometheus.CounterVec
 	retries    *prometheus.CounterVec
 	panics     prometheus.Counter
 	queueWaits prometheus.Histogram
+	reloads    *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, e *Edge) *metrics {
 	if reg == nil {
 		return nil
 	}
@@ -32,9 +41,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rtmp_edge_rejected_total", Help: "Clients closed before relaying, by listener and reason.",
 		}, []string{"listener", "reason"}),
-		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rtmp_edge_bytes_total", Help: "Bytes relayed; in = client to server.",
-		}, []string{"direction"}),
 		serverUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rtmp_edge_server_up", Help: "1 when the health check says the media server is up.",
 		}, []string{"backend", "server"}),
@@ -51,9 +57,109 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "rtmp_edge_queue_wait_seconds", Help: "Time sessions waited for a free server slot.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
 		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rtmp_edge_reloads_total", Help: "Configuration reloads, by result (ok, failed).",
+		}, []string{"result"}),
 	}
-	reg.MustRegister(m.sessions, m.active, m.rejected, m.bytes, m.serverUp, m.misrouted, m.retries, m.panics, m.queueWaits)
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "rtmp_edge_build_info", Help: "Always 1; the labels say which build runs.",
+	}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(buildVersion(), goruntime.Version()).Set(1)
+	reg.MustRegister(m.sessions, m.active, m.rejected, m.serverUp, m.misrouted, m.retries, m.panics, m.queueWaits,
+		m.reloads, buildInfo, &liveCollector{e: e})
+	// The Go runtime and the process (goroutines, descriptors, RSS): what an
+	// operator looks at first when the edge itself is in doubt. Registering
+	// twice (a registry shared with another component) is not an error here.
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			if _, dup := err.(prometheus.AlreadyRegisteredError); !dup {
+				panic(err)
+			}
+		}
+	}
+	m.reloads.WithLabelValues("ok")
+	m.reloads.WithLabelValues("failed")
 	return m
+}
+
+// buildVersion is the module version, or the VCS revision of a source build.
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && (v == "" || v == "(devel)") {
+			v = s.Value
+			if len(v) > 12 {
+				v = v[:12]
+			}
+		}
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	return v
+}
+
+var (
+	descBytes = prometheus.NewDesc("rtmp_edge_bytes_total",
+		"Bytes relayed, live sessions included; in = client to server (the client's bytes after its handshake).", []string{"direction"}, nil)
+	descServerBytes = prometheus.NewDesc("rtmp_edge_server_bytes_total",
+		"Bytes relayed per media server, live sessions included.", []string{"backend", "server", "direction"}, nil)
+	descServerSessions = prometheus.NewDesc("rtmp_edge_server_sessions",
+		"Sessions holding a slot on the media server now.", []string{"backend", "server"}, nil)
+	descQueue = prometheus.NewDesc("rtmp_edge_queue_length",
+		"Sessions waiting for a free server slot now.", []string{"backend"}, nil)
+	descStick = prometheus.NewDesc("rtmp_edge_stick_entries",
+		"Client affinity entries (live clients and idle ones not yet expired).", []string{"backend"}, nil)
+	descTunnels = prometheus.NewDesc("rtmp_edge_rtmpt_sessions",
+		"RTMPT tunnel sessions open now.", []string{"listener"}, nil)
+	descSessionsLive = prometheus.NewDesc("rtmp_edge_sessions_live",
+		"Sessions registered now, by phase (handshake, connect, routing, relay).", []string{"phase"}, nil)
+)
+
+// liveCollector reads the present state of the edge at scrape time.
+type liveCollector struct{ e *Edge }
+
+func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descBytes, descServerBytes, descServerSessions, descQueue, descStick, descTunnels, descSessionsLive} {
+		ch <- d
+	}
+}
+
+func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
+	e := c.e
+	total, byServer := e.sessions.traffic()
+	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(total.in), "in")
+	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(total.out), "out")
+	for k, v := range byServer {
+		ch <- prometheus.MustNewConstMetric(descServerBytes, prometheus.CounterValue, float64(v.in), k.backend, k.server, "in")
+		ch <- prometheus.MustNewConstMetric(descServerBytes, prometheus.CounterValue, float64(v.out), k.backend, k.server, "out")
+	}
+	phases := map[string]int{phaseHandshake: 0, phaseConnect: 0, phaseRouting: 0, phaseRelay: 0}
+	for _, s := range e.sessions.snapshot() {
+		s.mu.Lock()
+		phases[s.phase]++
+		s.mu.Unlock()
+	}
+	for p, n := range phases {
+		ch <- prometheus.MustNewConstMetric(descSessionsLive, prometheus.GaugeValue, float64(n), p)
+	}
+	rt := e.rt.Load()
+	for name, b := range rt.backends {
+		for _, s := range b.pool.Servers() {
+			ch <- prometheus.MustNewConstMetric(descServerSessions, prometheus.GaugeValue, float64(s.Active()), name, s.Name)
+		}
+		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(b.pool.Waiting()), name)
+		ch <- prometheus.MustNewConstMetric(descStick, prometheus.GaugeValue, float64(b.pool.StickLen()), name)
+	}
+	for _, l := range rt.order {
+		if l.acc != nil && l.acc.tunnel != nil {
+			ch <- prometheus.MustNewConstMetric(descTunnels, prometheus.GaugeValue, float64(l.acc.tunnel.Sessions()), l.cfg.Name)
+		}
+	}
 }
 
 func (m *metrics) connOpened(listener string) {
@@ -74,15 +180,14 @@ func (m *metrics) reject(listener, reason string) {
 	}
 }
 
+// sessionEnded counts an ended relayed session. Call with s.mu held.
 func (m *metrics) sessionEnded(s *session) {
 	if m == nil {
 		return
 	}
-	m.sessions.WithLabelValues(s.listener, s.proto, s.kindLabel(), s.serverName()).Inc()
-	m.bytes.WithLabelValues("in").Add(float64(s.stats.ClientToServer))
-	m.bytes.WithLabelValues("out").Add(float64(s.stats.ServerToClient))
+	m.sessions.WithLabelValues(s.l.cfg.Name, s.proto, s.kindLabel(), s.serverName()).Inc()
 	if s.misrouted {
-		m.misrouted.WithLabelValues(s.listener).Inc()
+		m.misrouted.WithLabelValues(s.l.cfg.Name).Inc()
 	}
 }
 
@@ -112,5 +217,16 @@ func (m *metrics) panicked() {
 func (m *metrics) queued(seconds float64) {
 	if m != nil {
 		m.queueWaits.Observe(seconds)
+	}
+}
+
+func (m *metrics) reloaded(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.reloads.WithLabelValues("ok").Inc()
+	} else {
+		m.reloads.WithLabelValues("failed").Inc()
 	}
 }

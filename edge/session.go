@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/rtmp-edge/rtmp-edge/edge/amf0"
@@ -19,40 +21,70 @@ import (
 	"github.com/rtmp-edge/rtmp-edge/upstream"
 )
 
-// session is one client from accept (or RTMPT /open) to the end of its relay.
-// Its fields feed the one log line written when it ends.
-type session struct {
-	listener string
-	proto    string // "rtmp" or "rtmpt"
-	client   netip.AddrPort
-	local    netip.AddrPort
-	start    time.Time
+// Session phases, as the API shows them.
+const (
+	phaseHandshake = "handshake"
+	phaseConnect   = "connect"
+	phaseRouting   = "routing"
+	phaseRelay     = "relay"
+)
 
+// End reasons set from outside the session.
+const (
+	endShutdown = "shutdown"
+	endOperator = "ended by operator"
+)
+
+// session is one client from accept (or RTMPT /open) to the end of its relay.
+// It is registered in the edge's session table while it lives and ended
+// exactly once by finish, which settles the lease, the listener slot, the
+// metrics, the registry entry and the log line.
+type session struct {
+	id     string
+	e      *Edge
+	l      *listener // of the runtime the session started with
+	proto  string
+	client netip.AddrPort
+	local  netip.AddrPort
+	start  time.Time
+	conn   net.Conn
+	// release frees what the accepting side holds for this conn (its
+	// listener slot); called once, by finish.
+	release func()
+	// ctx bounds the session's dials and queue wait; cancelled by cut and finish.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// counters are the session's bytes, live: the replayed bytes after the
+	// client's handshake plus everything the relay moved.
+	counters upstream.Counters
+
+	mu         sync.Mutex // guards what follows: the session advances while the API reads it
+	phase      string
 	digest     bool // the client got the FP9 (digest) handshake
 	connect    amf0.Connect
 	kind       routing.Kind
 	kindReason string
-	routed     bool // kind and server are meaningful
+	routed     bool // kind is meaningful
 	server     *routing.Server
 	pickReason string
 	attempts   int
 	command    *amf0.StreamCommand
 	misrouted  bool
-	stats      upstream.RelayStats
+	lease      *routing.Lease
+	serverConn net.Conn // while dialing and replaying
+	relay      *upstream.Relaying
+	cutReason  string // set by cut: wins over what the relay reports
+	finished   bool
 }
 
-func (s *session) kindLabel() string {
-	if !s.routed {
-		return "none"
+func (l *listener) newSession(c net.Conn, proto string, client, local netip.AddrPort, release func()) *session {
+	s := &session{
+		e: l.e, l: l, proto: proto, client: client, local: local, start: time.Now(), conn: c,
+		release: release, phase: phaseHandshake,
 	}
-	return s.kind.String()
-}
-
-func (s *session) serverName() string {
-	if s.server == nil {
-		return ""
-	}
-	return s.server.Name
+	s.ctx, s.cancel = context.WithCancel(l.e.base)
+	l.e.sessions.add(s)
+	return s
 }
 
 // rejection is why a client was closed before (or instead of) relaying:
@@ -92,27 +124,37 @@ func rejectionFor(stage string, err error) *rejection {
 	return reject(label, fmt.Errorf("%s: %w", stage, err))
 }
 
-// serveRTMP runs the RTMP pipeline on a client byte stream: handshake,
-// connect, route, dial, replay, relay. conn is the client (a TCP conn or an
-// RTMPT tunnel session); r reads it, possibly with bytes already buffered.
-// It owns conn and closes it.
-func (l *listener) serveRTMP(conn net.Conn, r *bufio.Reader, s *session) {
-	defer conn.Close()
-	if rej := l.runSession(conn, r, s); rej != nil {
-		l.rejected(s, rej)
-		return
+// run takes the session through handshake, connect, routing, dial and
+// replay, and starts its relay. From then on the relay owns both conns and
+// reports its end to finish; any earlier failure finishes the session here.
+func (s *session) run(r *bufio.Reader) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.e.metrics.panicked()
+			s.e.log.Error("session panicked (bug)", "id", s.id, "client", s.client.String(), "listener", s.l.cfg.Name,
+				"panic", fmt.Sprint(v), "stack", stack())
+			s.closeConns()
+			s.finish(nil, reject("internal_error", fmt.Errorf("panic: %v", v)))
+		}
+	}()
+	if rej := s.setup(r); rej != nil {
+		s.closeConns()
+		s.finish(nil, rej)
 	}
-	l.ended(s)
 }
 
-func (l *listener) runSession(conn net.Conn, r *bufio.Reader, s *session) *rejection {
-	cfg := &l.cfg
+func (s *session) setup(r *bufio.Reader) *rejection {
+	cfg := &s.l.cfg
+	conn := s.conn
 	_ = conn.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
 	hs, err := handshake.Serve(r, conn)
 	if err != nil {
 		return rejectionFor("handshake", err)
 	}
+	s.mu.Lock()
 	s.digest = hs.Digest
+	s.phase = phaseConnect
+	s.mu.Unlock()
 
 	cs := newClientStream()
 	replay, err := readConnect(r, cs, cfg.MaxConnect)
@@ -120,21 +162,21 @@ func (l *listener) runSession(conn net.Conn, r *bufio.Reader, s *session) *rejec
 		return rejectionFor("connect", err)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	s.connect = *cs.connect
 
-	b := l.backend
-	s.kind, s.kindReason = b.pool.Classifier().Classify(routing.ConnectInfo{
-		App: s.connect.App, TcURL: s.connect.TcURL, FlashVer: s.connect.FlashVer, Type: s.connect.Type,
+	b := s.l.backend
+	kind, kindReason := b.pool.Classifier().Classify(routing.ConnectInfo{
+		App: cs.connect.App, TcURL: cs.connect.TcURL, FlashVer: cs.connect.FlashVer, Type: cs.connect.Type,
 	})
-	s.routed = true
+	s.mu.Lock()
+	s.connect = *cs.connect
+	s.kind, s.kindReason, s.routed = kind, kindReason, true
+	s.phase = phaseRouting
+	s.mu.Unlock()
 
-	server, lease, rej := l.dialServer(s, replay)
+	server, rej := s.dialServer(replay)
 	if rej != nil {
 		return rej
 	}
-	defer lease.Release()
-	s.server = lease.Server
-	s.pickReason = lease.Reason
 
 	inspectUntil := time.Now().Add(cfg.InspectTime)
 	var inspect func([]byte) bool
@@ -144,16 +186,50 @@ func (l *listener) runSession(conn net.Conn, r *bufio.Reader, s *session) *rejec
 			if cs.watching() && cs.fed <= int64(cfg.InspectBytes) && time.Now().Before(inspectUntil) {
 				return false
 			}
+			if cs.command != nil {
+				s.commandSeen(cs.command)
+			}
 			cs.stopWatching() // the scanner's buffers are not needed for the rest of the session
 			return true
 		}
 	}
-	s.stats = upstream.Relay(conn, server, upstream.RelayConfig{IdleTimeout: b.cfg.idleTimeout()}, inspect)
-	s.command = cs.command
-	if s.command != nil && s.command.Name == "publish" && !s.server.Upload() && b.hasUploadServer {
+	s.mu.Lock()
+	if s.cutReason != "" { // cut while dialing: do not start what would be closed at once
+		s.mu.Unlock()
+		_ = server.Close()
+		return reject(cutLabel(s.cutReason), errors.New(s.cutReason))
+	}
+	s.serverConn = nil
+	s.phase = phaseRelay
+	s.relay = upstream.Start(conn, server, upstream.RelayConfig{IdleTimeout: b.cfg.idleTimeout(), Counters: &s.counters}, inspect,
+		func(st upstream.RelayStats) { s.finish(&st, nil) })
+	s.mu.Unlock()
+	return nil
+}
+
+// commandSeen records the client's real publish or play and logs the session
+// start: from here an upload is visible in the log before it ends.
+func (s *session) commandSeen(cmd *amf0.StreamCommand) {
+	s.mu.Lock()
+	s.command = cmd
+	if cmd.Name == "publish" && !s.server.Upload() && s.l.backend.hasUploadServer() {
 		s.misrouted = true
 	}
-	return nil
+	attrs := []any{
+		"id", s.id, "client", s.client.String(), "listener", s.l.cfg.Name, "proto", s.proto,
+		"app", s.connect.App, "tcurl", s.connect.TcURL, "stream", cmd.Stream, "kind", commandKind(cmd),
+		"server", s.server.Name, "pick", s.pickReason,
+	}
+	s.mu.Unlock()
+	s.e.log.Info("session start", attrs...)
+}
+
+// commandKind is the real kind a stream command says.
+func commandKind(cmd *amf0.StreamCommand) string {
+	if cmd.Name == "publish" {
+		return routing.Publish.String()
+	}
+	return routing.Play.String()
 }
 
 // readConnect reads client bytes after C2 until the connect command is
@@ -193,33 +269,41 @@ func readConnect(r *bufio.Reader, cs *clientStream, limit int) ([]byte, error) {
 // replays the client's bytes. A server that fails any of that is left out and
 // another one tried, up to the backend's retries: the client has received
 // nothing from a media server yet, so it never notices.
-func (l *listener) dialServer(s *session, replay []byte) (net.Conn, *routing.Lease, *rejection) {
-	b := l.backend
-	ctx, cancel := context.WithCancel(l.ctx)
-	defer cancel()
+func (s *session) dialServer(replay []byte) (net.Conn, *rejection) {
+	b := s.l.backend
+	m := s.e.metrics
+	s.mu.Lock()
+	kind := s.kind
+	s.mu.Unlock()
 	var exclude []*routing.Server
 	var lastErr error
 	for attempt := 0; attempt <= b.cfg.retries(); attempt++ {
-		lease, err := b.pool.Acquire(ctx, routing.Request{Client: s.client.Addr(), Kind: s.kind, Exclude: exclude})
+		lease, err := b.pool.Acquire(s.ctx, routing.Request{Client: s.client.Addr(), Kind: kind, Exclude: exclude})
 		if err != nil {
 			if lastErr != nil {
 				err = fmt.Errorf("%w (after: %w)", err, lastErr)
 			}
 			switch {
 			case errors.Is(err, routing.ErrQueueTimeout):
-				return nil, nil, reject("queue_timeout", err)
+				return nil, reject("queue_timeout", err)
 			case lastErr != nil:
-				return nil, nil, reject("servers_failed", err)
+				return nil, reject("servers_failed", err)
 			default:
-				return nil, nil, reject("no_server", err)
+				return nil, reject("no_server", err)
 			}
 		}
 		if w := lease.Waited; w > 0 {
-			l.e.metrics.queued(w.Seconds())
+			m.queued(w.Seconds())
 		}
+		s.mu.Lock()
 		s.attempts++
-		server, err := b.dialer.Dial(ctx, lease.Server.Address(), s.client, s.local)
+		s.lease, s.server, s.pickReason = lease, lease.Server, lease.Reason
+		s.mu.Unlock()
+		server, err := b.dialer.Dial(s.ctx, lease.Server.Address(), s.client, s.local)
 		if err == nil {
+			s.mu.Lock()
+			s.serverConn = server
+			s.mu.Unlock()
 			_, err = server.Write(replay)
 			if err != nil {
 				server.Close()
@@ -228,34 +312,111 @@ func (l *listener) dialServer(s *session, replay []byte) (net.Conn, *routing.Lea
 		}
 		if err == nil {
 			lease.Confirm()
-			return server, lease, nil
+			s.counters.ClientToServer.Add(int64(len(replay)))
+			return server, nil
 		}
 		lease.Release()
+		s.mu.Lock()
+		s.lease, s.server, s.serverConn = nil, nil, nil
+		s.mu.Unlock()
+		if s.ctx.Err() != nil { // cut: not the server's fault
+			return nil, reject("canceled", err)
+		}
 		lastErr = fmt.Errorf("%s: %w", lease.Server.Name, err)
-		l.e.metrics.dialFailed(b.cfg.Name, lease.Server.Name)
-		l.e.log.Warn("media server failed, trying another", "backend", b.cfg.Name, "server", lease.Server.Name,
+		m.dialFailed(b.cfg.Name, lease.Server.Name)
+		s.e.log.Warn("media server failed, trying another", "backend", b.cfg.Name, "server", lease.Server.Name,
 			"client", s.client.String(), "err", err.Error())
 		exclude = append(exclude, lease.Server)
 	}
-	return nil, nil, reject("servers_failed", fmt.Errorf("every try failed, last: %w", lastErr))
+	return nil, reject("servers_failed", fmt.Errorf("every try failed, last: %w", lastErr))
 }
 
-func (l *listener) rejected(s *session, rej *rejection) {
-	l.e.metrics.reject(l.cfg.Name, rej.label)
+// cut ends the session from outside (shutdown, an operator): both sides are
+// closed at once, whatever phase it is in; finish then logs reason as its end.
+func (s *session) cut(reason string) {
+	s.mu.Lock()
+	if s.cutReason == "" {
+		s.cutReason = reason
+	}
+	relay := s.relay
+	s.mu.Unlock()
+	s.cancel()
+	if relay != nil {
+		relay.Close(reason)
+		return
+	}
+	s.closeConns()
+}
+
+// closeConns closes the client conn and the media-server conn, if any.
+func (s *session) closeConns() {
+	_ = s.conn.Close()
+	s.mu.Lock()
+	sc := s.serverConn
+	s.mu.Unlock()
+	if sc != nil {
+		_ = sc.Close()
+	}
+}
+
+func cutLabel(reason string) string {
+	if reason == endShutdown {
+		return "shutdown"
+	}
+	return "operator"
+}
+
+// finish ends the session exactly once: st is the relay's report (nil when
+// the session never relayed), rej why it was closed before relaying.
+func (s *session) finish(st *upstream.RelayStats, rej *rejection) {
+	s.mu.Lock()
+	if s.finished {
+		s.mu.Unlock()
+		return
+	}
+	s.finished = true
+	lease, cut, phase := s.lease, s.cutReason, s.phase
+	s.mu.Unlock()
+	s.cancel()
+	lease.Release()
+	if cut != "" && rej != nil && rej.label != cutLabel(cut) {
+		rej = reject(cutLabel(cut), fmt.Errorf("%s (%s was in progress: %w)", cut, phase, rej.err))
+	}
+	s.e.sessions.remove(s)
+	if s.release != nil {
+		s.release()
+	}
+	if rej != nil {
+		s.logRejected(rej)
+		return
+	}
+	end := st.End
+	if cut != "" {
+		end = cut
+	}
+	s.logEnded(end)
+}
+
+func (s *session) logRejected(rej *rejection) {
+	s.e.metrics.reject(s.l.cfg.Name, rej.label)
+	s.mu.Lock()
 	attrs := []any{
-		"client", s.client.String(), "listener", s.listener, "proto", s.proto,
+		"id", s.id, "client", s.client.String(), "listener", s.l.cfg.Name, "proto", s.proto,
 		"reason", rej.Error(), "label", rej.label, "duration", time.Since(s.start).Round(time.Millisecond).String(),
 	}
 	if s.routed {
 		attrs = append(attrs, "app", s.connect.App, "tcurl", s.connect.TcURL, "flashver", s.connect.FlashVer, "kind", s.kind.String())
 	}
-	l.e.log.Warn("session rejected", attrs...)
+	s.mu.Unlock()
+	s.e.log.Warn("session rejected", attrs...)
 }
 
-func (l *listener) ended(s *session) {
-	l.e.metrics.sessionEnded(s)
+func (s *session) logEnded(end string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.e.metrics.sessionEnded(s)
 	attrs := []any{
-		"client", s.client.String(), "listener", s.listener, "proto", s.proto,
+		"id", s.id, "client", s.client.String(), "listener", s.l.cfg.Name, "proto", s.proto,
 		"app", s.connect.App, "tcurl", s.connect.TcURL, "flashver", s.connect.FlashVer,
 		"kind", s.kind.String(), "reason", s.kindReason, "digest", s.digest,
 		"server", s.serverName(), "pick", s.pickReason, "attempts", s.attempts,
@@ -264,11 +425,37 @@ func (l *listener) ended(s *session) {
 		attrs = append(attrs, "command", s.command.Name, "stream", s.command.Stream)
 	}
 	attrs = append(attrs, "misrouted", s.misrouted,
-		"bytes_in", s.stats.ClientToServer, "bytes_out", s.stats.ServerToClient,
-		"duration", time.Since(s.start).Round(time.Millisecond).String(), "end", s.stats.End)
+		"bytes_in", s.counters.ClientToServer.Load(), "bytes_out", s.counters.ServerToClient.Load(),
+		"duration", time.Since(s.start).Round(time.Millisecond).String(), "end", end)
 	level := slog.LevelInfo
 	if s.misrouted {
 		level = slog.LevelWarn
 	}
-	l.e.log.Log(context.Background(), level, "session end", attrs...)
+	s.e.log.Log(context.Background(), level, "session end", attrs...)
 }
+
+// rejectConn logs and counts a connection closed before it became a session
+// (not RTMP, refused TLS or RTMPE, a bad PROXY header).
+func (l *listener) rejectConn(client netip.AddrPort, proto string, rej *rejection) {
+	l.e.metrics.reject(l.cfg.Name, rej.label)
+	l.e.log.Warn("session rejected", "client", client.String(), "listener", l.cfg.Name, "proto", proto,
+		"reason", rej.Error(), "label", rej.label)
+}
+
+// serverName is the session's server, "" before one was picked. Call with s.mu held.
+func (s *session) serverName() string {
+	if s.server == nil {
+		return ""
+	}
+	return s.server.Name
+}
+
+// kindLabel is the metrics label of the session's kind. Call with s.mu held.
+func (s *session) kindLabel() string {
+	if !s.routed {
+		return "none"
+	}
+	return s.kind.String()
+}
+
+func stack() string { return string(debug.Stack()) }

@@ -9,14 +9,17 @@ import (
 )
 
 // HealthCheck probes one server from the edge's own address (never transparently, like
-// HAProxy: reference/haproxy.md §1.8). The server starts up; Fall consecutive failures take
+// HAProxy, whose checks ignore usesrc). The server starts up; Fall consecutive failures take
 // it down; Rise consecutive successes bring it back.
 type HealthCheck struct {
 	Config   CheckConfig
 	Server   string                       // name, for logs
 	Address  string                       // host:port of the server
 	OnChange func(up bool, reason string) // called only on transitions, from Run's goroutine; may be nil
-	Logger   *slog.Logger                 // nil means slog.Default()
+	// OnProbe, if non-nil, is called after every probe with its result (nil when it
+	// passed), from Run's goroutine: what an operator's "last check" column shows.
+	OnProbe func(err error)
+	Logger  *slog.Logger // nil means slog.Default()
 	// ProxyProtocol is the backend's proxy_protocol ("", "v1", "v2"): a server
 	// that expects the header resets an rtmp probe without one, so the probe
 	// sends it too, naming the edge's own addresses (checks never act for a client).
@@ -46,6 +49,9 @@ func (h *HealthCheck) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return // a probe cut short by shutdown says nothing about the server
 		}
+		if h.OnProbe != nil {
+			h.OnProbe(err)
+		}
 		var changed bool
 		up, okStreak, failStreak, changed = nextState(up, okStreak, failStreak, err == nil, cfg.Rise, cfg.Fall)
 		if changed {
@@ -54,7 +60,7 @@ func (h *HealthCheck) Run(ctx context.Context) {
 				reason = fmt.Sprintf("%d consecutive failed %s checks, last: %v", failStreak, cfg.Type, err)
 				log.Warn("server down", "reason", reason)
 			} else {
-				log.Warn("server up", "reason", reason)
+				log.Info("server up", "reason", reason)
 			}
 			if h.OnChange != nil {
 				h.OnChange(up, reason)
@@ -69,7 +75,7 @@ func (h *HealthCheck) Run(ctx context.Context) {
 }
 
 // probe runs one check of cfg.Type within cfg.Timeout. A panic (go-rtmp has a few on
-// malformed input, reference/go-rtmp.md) is a failed probe.
+// malformed input) is a failed probe.
 func (h *HealthCheck) probe(ctx context.Context, cfg CheckConfig) (err error) {
 	defer func() {
 		if p := recover(); p != nil {

@@ -3,6 +3,11 @@
 //	rtmp-edge -config edge.yaml          run
 //	rtmp-edge -check -config edge.yaml   validate the file and exit
 //	rtmp-edge -lab                       the embedded quick start (no media server needed)
+//
+// Signals: SIGHUP reloads the config file (a broken file is refused and the
+// running config stays); SIGTERM or SIGINT stop accepting at once, give the
+// running sessions -grace, then close both sides of what is left and exit 0;
+// a second SIGTERM/SIGINT exits at once.
 package main
 
 import (
@@ -42,8 +47,22 @@ func run(args []string) int {
 	}
 	slog.SetDefault(log)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP is caught from the start: its default action would end the
+	// process, and an operator's reflex is to send it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	stopSignals := make(chan os.Signal, 2)
+	signal.Notify(stopSignals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-stopSignals
+		log.Info("signal: stopping", "signal", sig.String(), "grace", grace.String())
+		stop()
+		sig = <-stopSignals
+		log.Warn("second signal: exiting at once", "signal", sig.String())
+		os.Exit(1)
+	}()
 
 	if *lab {
 		if err := runLab(ctx, log, *labRTMP, *labRTMPT, *grace); err != nil {
@@ -74,11 +93,37 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "rtmp-edge:", err)
 		return 1
 	}
+	go reloadOnHUP(ctx, log, e, *configPath, hup)
 	if err := e.Serve(ctx, *grace); err != nil {
 		fmt.Fprintln(os.Stderr, "rtmp-edge:", err)
 		return 1
 	}
+	log.Info("stopped")
 	return 0
+}
+
+// reloadOnHUP reloads the config file on each SIGHUP until ctx ends. A file
+// that does not load is refused as a whole, with every error logged, and the
+// running configuration stays.
+func reloadOnHUP(ctx context.Context, log *slog.Logger, e *edge.Edge, path string, hup <-chan os.Signal) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := loadConfig(path)
+		if err != nil {
+			e.ReloadFailed()
+		} else {
+			var changes string
+			if changes, err = e.Reload(cfg); err == nil {
+				log.Info("config reloaded", "file", path, "changes", changes)
+				continue
+			}
+		}
+		log.Error("config reload failed", "file", path, "errors", err.Error(), "running", "the previous configuration")
+	}
 }
 
 func newLogger(format, level string) (*slog.Logger, error) {
