@@ -12,12 +12,29 @@ type Request struct {
 	Client  netip.Addr // affinity key; IPv4-mapped IPv6 counts as IPv4; invalid = no affinity
 	Kind    Kind       // decides the candidates (uploads prefer upload servers)
 	Exclude []*Server  // servers this session already failed on: never picked again; not modified
+	// Stream is the StreamKey of the stream the session publishes or plays; "" when
+	// it is not known (routing at connect time). With it, players of a live stream go
+	// where it is live, and a publish makes it live for as long as its lease is held.
+	Stream string
+	// Owner is the caller's handle on the session (opaque here). For a publish it is
+	// kept with the stream and handed back, in Lease.Takeover, to a later publisher
+	// that may take the stream over.
+	Owner any
 }
 
 // Acquire picks a server for the session and takes one of its connection slots.
 //
-// Candidates: for Publish the usable upload servers, or, when none is usable, the
-// other servers ("upload-fallback"); for Play all servers; excluded servers never.
+// With a Stream that is live (a publish of it holds a lease): a player goes to the
+// servers that have it, the origin and its replicates_to, with affinity among them,
+// else by weight among them ("live on media03", "replica of media03"); when all of
+// them are full it waits for one; when none of them can take it at all (down, maint,
+// excluded) it is balanced like a player of a stream that is not live ("live
+// servers unusable: ..."). A publisher of a live stream goes to the server that has
+// it when that server can take it ("live on media03").
+//
+// Otherwise, candidates: for Publish the usable upload servers, or, when none is
+// usable, the other servers ("upload-fallback"); for Play all servers ("not live:
+// roundrobin" when the Stream is known); excluded servers never.
 // A client whose affinity server is a usable candidate goes back to it (even when it
 // is draining or has weight 0, not when it is in maint); otherwise the balancer picks
 // among the ready servers with a weight above 0. When every eligible candidate is full,
@@ -75,21 +92,52 @@ func (p *Pool) wait(ctx context.Context, w *waiter, timeout time.Duration) (*Lea
 }
 
 // pickLocked runs one pick: a lease with a slot taken, ErrNoServer, or errFull (wait).
+// A publish with a stream key is registered as live here, at once, not at Confirm:
+// two publishers of a new stream racing through their dials then still meet on one
+// server, and a failed dial's Release takes the entry away again.
 func (p *Pool) pickLocked(req *Request, client netip.Addr) (*Lease, error) {
+	lease, err := p.pickServerLocked(req, client)
+	if lease != nil && req.Kind == Publish && req.Stream != "" {
+		p.publishLocked(lease, req.Stream, req.Owner)
+	}
+	return lease, err
+}
+
+func (p *Pool) pickServerLocked(req *Request, client netip.Addr) (*Lease, error) {
 	stuck := p.stick.lookup(client)
 	f := filter{exclude: req.Exclude, stuck: stuck}
-	set := &p.all
-	if req.Kind == Publish && len(p.uploads.servers) > 0 {
-		set = &p.uploads
-		if !set.anyUsable(f) {
-			set = &p.others
+	var live *streamEntry
+	if req.Stream != "" {
+		live = p.streams[req.Stream]
+	}
+	set, reasonPick := &p.all, p.all.reasonPick
+	switch {
+	case req.Kind == Publish:
+		if live != nil {
+			if l := p.pickPublisherOfLiveLocked(live, f, client); l != nil {
+				return l, nil
+			}
 		}
+		if len(p.uploads.servers) > 0 {
+			set = &p.uploads
+			if !set.anyUsable(f) {
+				set = &p.others
+			}
+			reasonPick = set.reasonPick
+		}
+	case live != nil:
+		if l, err := p.pickLiveLocked(live, f, client); l != nil || err != nil {
+			return l, err
+		}
+		reasonPick = p.reasonLiveDown
+	case req.Stream != "":
+		reasonPick = p.reasonNotLive
 	}
 	if stuck != nil && set.member(stuck) && f.usable(stuck) && stuck.tryTake() {
 		return p.newLease(stuck, set.reasonStick, client), nil
 	}
 	if s := set.bal.pick(f); s != nil && s.tryTake() {
-		return p.newLease(s, set.reasonPick, client), nil
+		return p.newLease(s, reasonPick, client), nil
 	}
 	// Nothing free. Wait only if some server could take this session once a slot
 	// frees; the whole pool counts, because a publish falls back to any server.

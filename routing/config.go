@@ -3,6 +3,7 @@ package routing
 import (
 	"errors"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -36,6 +37,10 @@ type ServerConfig struct {
 	// (only clients stuck to it get in) or "maint" (nothing new).
 	State string `yaml:"state"`
 	Drain bool   `yaml:"drain"` // the same as state: drain (kept for existing configs)
+	// ReplicatesTo names the servers of this pool that every stream published here is
+	// also live on (nginx-rtmp `push`, a crtmpserver proxypublish target), so players
+	// of such a stream may be sent to any of them.
+	ReplicatesTo []string `yaml:"replicates_to"`
 }
 
 // weight is the effective weight: the configured one, or DefaultWeight when omitted.
@@ -62,7 +67,8 @@ func (c ServerConfig) startState() State {
 // values: an omitted weight equals weight 1, drain: true equals state: drain).
 func (c ServerConfig) sameAs(o ServerConfig) bool {
 	return c.Name == o.Name && c.Address == o.Address && c.weight() == o.weight() &&
-		c.MaxConn == o.MaxConn && c.Upload == o.Upload && c.startState() == o.startState()
+		c.MaxConn == o.MaxConn && c.Upload == o.Upload && c.startState() == o.startState() &&
+		slices.Equal(c.ReplicatesTo, o.ReplicatesTo)
 }
 
 // StickConfig is source-IP affinity (HAProxy `stick-table type ip` + `stick on src`).
@@ -79,6 +85,11 @@ type PoolConfig struct {
 	QueueTimeout time.Duration  `yaml:"queue_timeout"` // how long a session waits for a free slot; 0 = 10s
 	Classify     []Rule         `yaml:"classify"`      // operator rules before the publish/play defaults
 	Servers      []ServerConfig `yaml:"servers"`       // at least one
+	// PublisherTakeover: a new publish of a live stream from the same client IP as
+	// its current publisher is told who that is (Lease.Takeover) so the caller can
+	// end the old session: an encoder reconnecting before its old TCP session timed
+	// out would otherwise be refused by the media server ("already publishing").
+	PublisherTakeover bool `yaml:"publisher_takeover"`
 }
 
 // Validate checks every field and returns all problems at once (errors.Join of
@@ -140,6 +151,25 @@ func validateServers(servers []ServerConfig) []error {
 			errs = append(errs, fieldErrf(path+".maxconn", "must be >= 0 (0 = unlimited), got %d", s.MaxConn))
 		}
 	}
+	names := make(map[string]bool, len(servers))
+	for _, s := range servers {
+		names[s.Name] = true
+	}
+	for i, s := range servers {
+		listed := make(map[string]bool, len(s.ReplicatesTo))
+		for j, r := range s.ReplicatesTo {
+			path := "servers[" + strconv.Itoa(i) + "].replicates_to[" + strconv.Itoa(j) + "]"
+			switch {
+			case r == s.Name:
+				errs = append(errs, fieldErrf(path, "%q is the server itself", r))
+			case !names[r]:
+				errs = append(errs, fieldErrf(path, "no server %q in this pool", r))
+			case listed[r]:
+				errs = append(errs, fieldErrf(path, "%q listed twice", r))
+			}
+			listed[r] = true
+		}
+	}
 	return errs
 }
 
@@ -185,6 +215,7 @@ func (c PoolConfig) WithDefaults() PoolConfig {
 		c.Servers[i].Weight = &w
 		st := c.Servers[i].startState()
 		c.Servers[i].State, c.Servers[i].Drain = st.String(), st == StateDrain
+		c.Servers[i].ReplicatesTo = slices.Clone(c.Servers[i].ReplicatesTo)
 	}
 	return c
 }

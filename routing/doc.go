@@ -61,6 +61,20 @@
 // Acquire fails at once with ErrNoServer, and queued sessions fail the same way as
 // soon as their last server goes down or is closed by the operator.
 //
+// # Streams
+//
+// When the caller knows the stream (it routes on the real publish/play command), it
+// passes StreamKey(app, name) in Request.Stream. A publish makes its stream live on
+// the server it was routed to, and on that server's replicates_to, from its Acquire
+// until its lease is released; a second publisher of a live stream is sent to the
+// same server (so the media server's own rule for it applies), and with
+// publisher_takeover a publisher from the same client address learns, in
+// Lease.Takeover, which session to end. Players of a live stream go only to the
+// servers that have it, with affinity among them, else by weight among them, with a
+// rotation per origin server of their own; players of a stream live nowhere (video
+// on demand, a stream not started yet) are balanced over every server as without a
+// stream. Pool.Stream and Pool.Streams show the registry.
+//
 // # Affinity
 //
 // The stick table maps a client IP (IPv4-mapped IPv6 folded to IPv4) to the server its

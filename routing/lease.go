@@ -12,9 +12,16 @@ type Lease struct {
 	Server *Server       // where to dial
 	Reason string        // why this server, for logs: "stick", "roundrobin", "upload-fallback: leastconn", ...
 	Waited time.Duration // time spent queued for a slot; 0 when a slot was free at once
-	pool   *Pool         // guards the flags below
-	client netip.Addr    // stick key (normalised)
-	state  leaseState    // guarded by pool.mu
+	// Takeover is set for a publish of a live stream when the pool has
+	// publisher_takeover and the stream's current publisher came from the same client
+	// address: the caller ends that session (its Owner says which) so that the media
+	// server accepts the new publish. Otherwise nil.
+	Takeover *Publisher
+	pool     *Pool      // guards the fields below
+	client   netip.Addr // stick key (normalised)
+	state    leaseState // guarded by pool.mu
+	stream   string     // the stream this publish holds live; "" for none
+	owner    any        // Request.Owner of a publish
 }
 
 type leaseState uint8
@@ -58,6 +65,9 @@ func (l *Lease) Release() {
 	}
 	if l.state == leaseConfirmed {
 		p.stick.unpin(l.client)
+	}
+	if l.stream != "" {
+		p.unpublishLocked(l)
 	}
 	l.state = leaseReleased
 	l.Server.give()

@@ -36,6 +36,14 @@ type Pool struct {
 	// retired are servers a reload removed, by name: their leases still run, and a
 	// later reload that adds the name again revives the same object, slots and all.
 	retired map[string]*Server
+	// streams is the stream registry: live streams by StreamKey. liveSets caches the
+	// players' candidate set per origin server; dropped whenever the servers change.
+	streams  map[string]*streamEntry
+	liveSets map[*Server]*liveSet
+	takeover bool // publisher_takeover
+	// Lease.Reason of players balanced over every server although their stream is
+	// known: built once per rebuild so the session path does not concatenate.
+	reasonNotLive, reasonLiveDown string
 }
 
 type poolView struct {
@@ -98,6 +106,8 @@ func NewPool(cfg PoolConfig) (*Pool, error) {
 		queueTimeout: cfg.QueueTimeout,
 		stick:        newStickTable(cfg.Stick.Size, cfg.Stick.Expire),
 		retired:      map[string]*Server{},
+		streams:      map[string]*streamEntry{},
+		takeover:     cfg.PublisherTakeover,
 	}
 	p.classifier.Store(classifier)
 	servers := make([]*Server, 0, len(cfg.Servers))
@@ -125,6 +135,8 @@ func (p *Pool) rebuildSetsLocked() {
 	p.all = newCandidateSet(p.balance, servers, func(*Server) bool { return true }, "")
 	p.uploads = newCandidateSet(p.balance, servers, (*Server).Upload, "upload")
 	p.others = newCandidateSet(p.balance, servers, func(s *Server) bool { return !s.Upload() }, "upload-fallback")
+	p.liveSets = nil // replicas, members or the algorithm may have changed
+	p.reasonNotLive, p.reasonLiveDown = "not live: "+p.balance, "live servers unusable: "+p.balance
 }
 
 // Name is the pool name from the config ("default" when it had none).

@@ -92,6 +92,10 @@ func (p *Pool) Update(cfg PoolConfig) (PoolChanges, error) {
 		note("classify rules %d→%d", len(old.Classify), len(cfg.Classify))
 	}
 	p.classifier.Store(classifier)
+	if cfg.PublisherTakeover != old.PublisherTakeover {
+		note("publisher_takeover %t→%t", old.PublisherTakeover, cfg.PublisherTakeover)
+		p.takeover = cfg.PublisherTakeover
+	}
 	if cfg.Stick != old.Stick {
 		note("stick size %d→%d expire %s→%s", old.Stick.Size, cfg.Stick.Size, old.Stick.Expire, cfg.Stick.Expire)
 		// Only now a new table: expirable.LRU v2.0.7 starts a cleanup goroutine per
@@ -161,6 +165,9 @@ func diffServer(s *Server, sc ServerConfig, note func(string, ...any)) {
 	}
 	if o.startState() != sc.startState() {
 		note("state %s %s→%s", s.Name, o.startState(), sc.startState())
+	}
+	if !slices.Equal(o.ReplicatesTo, sc.ReplicatesTo) {
+		note("replicates_to %s [%s]→[%s]", s.Name, strings.Join(o.ReplicatesTo, " "), strings.Join(sc.ReplicatesTo, " "))
 	}
 	if w := s.Weight(); w != o.weight() && w != sc.weight() {
 		note("%s: config replaces operator weight %d", s.Name, w)
