@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rtmp-edge/rtmp-edge/routing"
@@ -139,7 +142,17 @@ func (e *FieldError) Unwrap() error { return e.Err }
 
 // Validate checks the whole configuration and returns every error found,
 // each a *FieldError (joined with errors.Join).
-func (c *Config) Validate() error {
+//
+// A listen port of 0 passes: a program or test embedding the edge lets the
+// kernel pick and reads the port back with Edge.Addr. A file cannot read it
+// back, so ValidateFile refuses it.
+func (c *Config) Validate() error { return c.validate(false) }
+
+// ValidateFile is Validate for a configuration read from a file, where a
+// listen port of 0 (a random port nobody can connect to) is an error too.
+func (c *Config) ValidateFile() error { return c.validate(true) }
+
+func (c *Config) validate(file bool) error {
 	var errs []error
 	add := func(path string, err error) {
 		if err == nil {
@@ -160,6 +173,21 @@ func (c *Config) Validate() error {
 	}
 	if len(c.Backends) == 0 {
 		add("backends", errors.New("at least one backend is required"))
+	}
+	var bound []boundAddr
+	if c.Admin.Address != "" {
+		host, port, err := checkListenAddress(c.Admin.Address, file)
+		add("admin.address", err)
+		if err == nil {
+			bound = append(bound, boundAddr{"admin.address", c.Admin.Address, host, port})
+			if c.Admin.Token == "" && !isLoopbackHost(host) {
+				add("admin.address", fmt.Errorf("%q can be reached from other hosts, and admin.token is empty: set a token, or listen on a loopback address such as \"127.0.0.1:%d\"", c.Admin.Address, port))
+			}
+		}
+	}
+	if strings.ContainsFunc(c.Admin.Token, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		// It travels in an "Authorization: Bearer" header, which cannot carry these.
+		add("admin.token", errors.New("must not contain spaces or control characters"))
 	}
 	backends := map[string]bool{}
 	for i := range c.Backends {
@@ -190,8 +218,10 @@ func (c *Config) Validate() error {
 			add(p+".name", fmt.Errorf("duplicate listener name %q", l.Name))
 		}
 		listeners[l.Name] = true
-		if _, _, err := net.SplitHostPort(l.Address); err != nil {
-			add(p+".address", fmt.Errorf("want host:port, got %q", l.Address))
+		host, port, err := checkListenAddress(l.Address, file)
+		add(p+".address", err)
+		if err == nil {
+			bound = append(bound, boundAddr{p + ".address", l.Address, host, port})
 		}
 		for j, proto := range l.Protocols {
 			if proto != ProtoRTMP && proto != ProtoRTMPT {
@@ -199,7 +229,7 @@ func (c *Config) Validate() error {
 			}
 		}
 		if l.MaxConn < 0 {
-			add(p+".maxconn", fmt.Errorf("must be >= 0, got %d", l.MaxConn))
+			add(p+".maxconn", fmt.Errorf("must be >= 0 (0 = unlimited), got %d", l.MaxConn))
 		}
 		switch {
 		case l.Backend == "":
@@ -208,16 +238,102 @@ func (c *Config) Validate() error {
 			add(p+".backend", fmt.Errorf("names backend %q, which is not defined", l.Backend))
 		}
 		if l.HandshakeTimeout < 0 {
-			add(p+".handshake_timeout", errors.New("must not be negative"))
+			add(p+".handshake_timeout", fmt.Errorf("must not be negative, got %s", l.HandshakeTimeout))
 		}
-		if l.MaxConnect < 0 || l.InspectBytes < 0 || l.InspectTime < 0 {
-			add(p, errors.New("max_connect, inspect_bytes and inspect_time must not be negative"))
+		if l.InspectTime < 0 {
+			add(p+".inspect_time", fmt.Errorf("must not be negative, got %s", l.InspectTime))
+		}
+		if l.MaxConnect < 0 {
+			add(p+".max_connect", fmt.Errorf("must not be negative, got %d", l.MaxConnect))
+		}
+		if l.InspectBytes < 0 {
+			add(p+".inspect_bytes", fmt.Errorf("must not be negative, got %d", l.InspectBytes))
 		}
 		if slices.Contains(l.Protocols, ProtoRTMPT) {
 			add(p, l.RTMPT.Validate())
 		}
 	}
+	for i, a := range bound {
+		for _, b := range bound[:i] {
+			if a.clashes(b) {
+				add(a.path, fmt.Errorf("%q and %s %q both take port %d: give each its own port or address", a.addr, b.path, b.addr, a.port))
+				break
+			}
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// checkListenAddress checks "host:port" for a socket to listen on. The host may
+// be empty (every address), an IP or a name resolved when listening; the port
+// must be numeric, because a service name ("http") silently depends on
+// /etc/services.
+func checkListenAddress(addr string, file bool) (host string, port int, err error) {
+	if addr == "" {
+		return "", 0, errors.New(`is required: host:port, e.g. ":1935" (every address) or "127.0.0.1:1935"`)
+	}
+	host, ps, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf(`%q is not host:port, e.g. ":1935" (every address) or "127.0.0.1:1935"`, addr)
+	}
+	n, err := strconv.ParseUint(ps, 10, 64)
+	switch {
+	case err != nil && strings.Trim(ps, "0123456789") == "" && ps != "":
+		return "", 0, fmt.Errorf("port %s is out of range: use 1..65535", ps)
+	case err != nil:
+		return "", 0, fmt.Errorf("port %q is not a number: use 1..65535", ps)
+	case n > 65535:
+		return "", 0, fmt.Errorf("port %d is out of range: use 1..65535", n)
+	case n == 0 && file:
+		return "", 0, errors.New("port 0 would listen on a random port no client knows: use 1..65535")
+	}
+	return host, int(n), nil
+}
+
+// boundAddr is one address the edge will listen on, for finding clashes
+// before a listen fails at start.
+type boundAddr struct {
+	path, addr, host string
+	port             int
+}
+
+// clashes reports whether two listen addresses cannot both be bound. An empty
+// or unspecified host (0.0.0.0, ::) takes the port on every address, so it
+// clashes with any other host on that port (Linux refuses the second bind
+// without SO_REUSEPORT, and [::] also covers IPv4). Port 0 never clashes: the
+// kernel gives each its own port. Names are compared as written: they are
+// resolved only when listening.
+func (a boundAddr) clashes(b boundAddr) bool {
+	if a.port != b.port || a.port == 0 {
+		return false
+	}
+	if isWildcardHost(a.host) || isWildcardHost(b.host) {
+		return true
+	}
+	ia, ea := netip.ParseAddr(a.host)
+	ib, eb := netip.ParseAddr(b.host)
+	if ea == nil && eb == nil {
+		return ia.Unmap() == ib.Unmap()
+	}
+	return strings.EqualFold(a.host, b.host)
+}
+
+func isWildcardHost(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsUnspecified()
+}
+
+// isLoopbackHost is true for 127.0.0.0/8, ::1 and the name localhost, which
+// every resolver configuration maps to loopback (RFC 6761 section 6.3).
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // prefixed turns "servers[2].weight: must be…" from a sub-package into a
