@@ -1,115 +1,195 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
+	"sort"
 	"strings"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/rtmp-edge/rtmp-edge/edge"
 )
 
-// loadConfig reads and validates the YAML file: the one place the file format
-// is decoded. Unknown keys, bad values and semantic errors all come back
-// together, each with the line it is about.
+// maxConfigSize bounds what is read and parsed: a real configuration is a few
+// KiB, and the check (run on every SIGHUP too) must stay quick on anything.
+const maxConfigSize = 256 << 10
+
+// maxProblems bounds the report: past this many, the rest is noise caused by
+// the first ones (a file that is not YAML at all, say).
+const maxProblems = 50
+
+// loadConfig reads, decodes and validates the file, and checks that this host
+// can run it (see hostProblems): what -check, the start and SIGHUP all use.
+// Every problem found comes back at once in a *configError.
 func loadConfig(path string) (edge.Config, error) {
-	data, err := os.ReadFile(path)
+	return loadConfigFile(path, true)
+}
+
+// loadConfigFile is loadConfig; with host false it checks the file alone, for
+// a file that will run on another host (an image build, a CI machine).
+func loadConfigFile(path string, host bool) (edge.Config, error) {
+	f, err := os.Open(path)
 	if err != nil {
 		return edge.Config{}, err
 	}
-	return parseConfig(path, data)
+	defer f.Close()
+	// One byte past the limit is enough to tell that the file is too large.
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return edge.Config{}, err
+	}
+	return parseConfigHost(path, data, host)
 }
 
+// parseConfig decodes and validates one file's bytes, without looking at the
+// host. It is the one place the file format is decoded.
 func parseConfig(name string, data []byte) (edge.Config, error) {
-	var cfg edge.Config
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil {
-		if errors.Is(err, io.EOF) {
-			return cfg, fmt.Errorf("%s: the file is empty", name)
-		}
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			return cfg, fmt.Errorf("%s:\n  %s", name, strings.Join(te.Errors, "\n  "))
-		}
-		return cfg, fmt.Errorf("%s: %w", name, err)
-	}
-	if err := cfg.Validate(); err != nil {
-		var root yaml.Node
-		_ = yaml.Unmarshal(data, &root)
-		return cfg, fmt.Errorf("%s:\n  %s", name, strings.Join(withLines(&root, err), "\n  "))
-	}
-	return cfg, nil
+	return parseConfigHost(name, data, false)
 }
 
-// withLines renders each validation error as "line N: path: message".
-func withLines(root *yaml.Node, err error) []string {
+func parseConfigHost(name string, data []byte, host bool) (edge.Config, error) {
+	var cfg edge.Config
+	var r report
+	if len(data) > maxConfigSize {
+		r.add(1, "", fmt.Sprintf("the file is larger than %d KiB: this is not an rtmp-edge configuration", maxConfigSize>>10))
+		return cfg, r.err(name)
+	}
+	tree := parseYAML(data, &r)
+	if tree == nil {
+		return cfg, r.err(name)
+	}
+	d := decoder{r: &r, lines: map[string]int{}, budget: maxNodes}
+	d.decode(tree, &cfg)
+	if err := cfg.ValidateFile(); err != nil {
+		for _, fe := range fieldErrors(err) {
+			line, exact := d.lineOf(fe.Path)
+			// With a line the parser could not read, something reported
+			// missing may well be on that line: say only what is certain.
+			if !exact && r.syntax || d.failedAt(fe.Path) {
+				continue
+			}
+			r.add(line, fe.Path, fe.Err.Error())
+		}
+	}
+	if host {
+		for _, fe := range hostProblems(&cfg) {
+			line, _ := d.lineOf(fe.Path)
+			r.add(line, fe.Path, fe.Err.Error())
+		}
+	}
+	return cfg, r.err(name)
+}
+
+// fieldErrors flattens Validate's joined errors; anything that is not a
+// *edge.FieldError is reported at the top of the file.
+func fieldErrors(err error) []*edge.FieldError {
 	var errs []error
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
 		errs = j.Unwrap()
 	} else {
 		errs = []error{err}
 	}
-	out := make([]string, 0, len(errs))
+	out := make([]*edge.FieldError, 0, len(errs))
 	for _, e := range errs {
 		var fe *edge.FieldError
-		if errors.As(e, &fe) {
-			out = append(out, fmt.Sprintf("line %d: %s", lineOf(root, fe.Path), e.Error()))
-		} else {
-			out = append(out, e.Error())
+		if !errors.As(e, &fe) {
+			fe = &edge.FieldError{Err: e}
 		}
+		out = append(out, fe)
 	}
 	return out
 }
 
-// lineOf finds the line of a path such as "backends[0].servers[2].weight"
-// in the YAML tree; where the path ends at a key that is missing, it gives the
-// line of the nearest node that exists.
-func lineOf(root *yaml.Node, path string) int {
-	n := root
-	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
-		n = n.Content[0]
-	}
-	line := n.Line
-	for _, part := range strings.Split(path, ".") {
-		key, idx := part, -1
-		if i := strings.IndexByte(part, '['); i >= 0 && strings.HasSuffix(part, "]") {
-			key = part[:i]
-			idx, _ = strconv.Atoi(part[i+1 : len(part)-1])
-		}
-		next := mappingValue(n, key)
-		if next == nil {
-			return line
-		}
-		n, line = next, next.Line
-		if idx >= 0 {
-			if n.Kind != yaml.SequenceNode || idx >= len(n.Content) {
-				return line
-			}
-			n, line = n.Content[idx], n.Content[idx].Line
-		}
-	}
-	return line
+// problem is one thing wrong with the file, at the line an operator edits.
+type problem struct {
+	line int
+	path string // the key's place, e.g. backends[0].servers[2].weight; "" for the file as a whole
+	msg  string
 }
 
-func mappingValue(n *yaml.Node, key string) *yaml.Node {
-	if n.Kind != yaml.MappingNode {
-		return nil
+func (p problem) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "line %d: ", p.line)
+	if p.path != "" {
+		b.WriteString(p.path + ": ")
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			// Point at the key: that is the line an operator looks for.
-			v := n.Content[i+1]
-			if v.Kind == yaml.ScalarNode {
-				return &yaml.Node{Kind: v.Kind, Line: n.Content[i].Line, Value: v.Value}
-			}
-			return v
+	// A message of several lines (the transparent set-up commands) stays
+	// readable under its line when the whole report is indented.
+	b.WriteString(strings.ReplaceAll(p.msg, "\n", "\n    "))
+	return b.String()
+}
+
+// report collects the problems of one file.
+type report struct {
+	problems []problem
+	syntax   bool // the YAML parser could not read some line
+}
+
+func (r *report) add(line int, path, msg string) {
+	if line < 1 {
+		line = 1
+	}
+	if r.full() {
+		return
+	}
+	for _, p := range r.problems {
+		if p.line == line && p.path == path && p.msg == msg {
+			return
 		}
 	}
-	return nil
+	r.problems = append(r.problems, problem{line, path, msg})
+}
+
+func (r *report) full() bool { return len(r.problems) >= maxProblems }
+
+func (r *report) err(name string) error {
+	if len(r.problems) == 0 {
+		return nil
+	}
+	sort.SliceStable(r.problems, func(i, j int) bool { return r.problems[i].line < r.problems[j].line })
+	return &configError{file: name, problems: r.problems}
+}
+
+// configError is every problem of one file. Its text is a header line and one
+// indented "line N: path: message" line per problem; problemLines gives the
+// problem lines alone, for a log field.
+type configError struct {
+	file     string
+	problems []problem
+}
+
+func (e *configError) Error() string {
+	var b strings.Builder
+	n := len(e.problems)
+	fmt.Fprintf(&b, "%s: %d error", e.file, n)
+	if n != 1 {
+		b.WriteString("s")
+	}
+	if n >= maxProblems {
+		b.WriteString(" (stopped counting)")
+	}
+	for _, p := range e.problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// problemLines returns what loadConfig's error says, one problem a string
+// ("line 12: backends[0].servers[1].weight: must be 0..256, got 300"); an error
+// that is not about the file's content (it cannot be read) is one string.
+func problemLines(err error) []string {
+	if err == nil {
+		return nil
+	}
+	var ce *configError
+	if !errors.As(err, &ce) {
+		return []string{err.Error()}
+	}
+	out := make([]string, len(ce.problems))
+	for i, p := range ce.problems {
+		out[i] = p.String()
+	}
+	return out
 }

@@ -1,14 +1,24 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rtmp-edge/rtmp-edge/edge"
+	"github.com/rtmp-edge/rtmp-edge/routing"
+	"github.com/rtmp-edge/rtmp-edge/rtmpt"
+	"github.com/rtmp-edge/rtmp-edge/upstream"
 )
 
 func TestSeedConfigParses(t *testing.T) {
-	cfg, err := loadConfig("testdata/seed.yaml")
+	cfg, err := parseFile(t, "testdata/seed.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,71 +34,361 @@ func TestSeedConfigParses(t *testing.T) {
 	}
 }
 
-// Every error of a file comes out at once, each with its line.
-func TestConfigErrorsCarryLineNumbers(t *testing.T) {
+// testdata/full.yaml sets every key to a value that is not its default: each
+// one must arrive in its field (a key the decoder drops or misplaces fails here).
+func TestFullConfigDecodesEveryKey(t *testing.T) {
+	cfg, err := parseFile(t, "testdata/full.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := 2
+	want := edge.Config{
+		Admin: edge.AdminConfig{Address: "127.0.0.1:9936", Token: "s3cret"},
+		Listeners: []edge.ListenerConfig{{
+			Name: "rtmp", Address: "127.0.0.1:1936", Protocols: []string{"rtmp", "rtmpt"}, MaxConn: 600,
+			Backend: "media", AcceptProxy: true, HandshakeTimeout: 3 * time.Second, MaxConnect: 4096,
+			InspectBytes: 8192, InspectTime: 10 * time.Second,
+			RTMPT: rtmpt.Config{MaxSessions: 100, MaxSessionsPerIP: 4, MaxBody: 65536, IdleTimeout: 20 * time.Second, ReorderWindow: 4, Buffer: 131072},
+		}},
+		Backends: []edge.BackendConfig{{
+			PoolConfig: routing.PoolConfig{
+				Name: "media", Balance: "leastconn",
+				Stick:        routing.StickConfig{Size: 1000, Expire: 5 * time.Minute},
+				QueueTimeout: 3 * time.Second,
+				Classify:     []routing.Rule{{App: "^ingest$", TcURL: "ingest", FlashVer: "^FMLE/", Kind: "publish"}},
+				Servers:      []routing.ServerConfig{{Name: "media01", Address: "127.0.0.1:1935", MaxConn: 50, Upload: true, Drain: true}},
+			},
+			DialConfig: upstream.DialConfig{Source: "edge", SourceFallback: "edge", ProxyProtocol: "v2", ConnectTimeout: 4 * time.Second, HandshakeTimeout: 6 * time.Second},
+			Check:      upstream.CheckConfig{Type: "rtmp", Interval: 7 * time.Second, Timeout: time.Second, Rise: 4, Fall: 5, App: "probe"},
+			Retries:    &two,
+			// Negative: never (the one duration where negative means something).
+			IdleTimeout: -time.Second,
+		}},
+	}
+	// The weight is compared on its own: its Go type is changing from int to
+	// *int (omitted must differ from 0), and this test must build either way.
+	w := reflect.ValueOf(&cfg.Backends[0].Servers[0].Weight).Elem()
+	if w.Kind() == reflect.Pointer {
+		w = w.Elem()
+	}
+	if !w.IsValid() || w.Int() != 7 {
+		t.Errorf("servers[0].weight = %v, want 7", w)
+	}
+	reflect.ValueOf(&cfg.Backends[0].Servers[0].Weight).Elem().SetZero()
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("decoded:\n%+v\nwant:\n%+v", cfg, want)
+	}
+}
+
+// A valid file the cases below break one line of; the line numbers in the
+// cases are this file's.
+const base = `admin:
+  address: "127.0.0.1:9935"
+listeners:
+  - name: rtmp
+    address: ":1935"
+    backend: media
+backends:
+  - name: media
+    servers:
+      - { name: media01, address: "127.0.0.1:1936", weight: 10 }
+`
+
+// edit replaces the line holding old (once) in base.
+func edit(t *testing.T, old, new string) string {
+	t.Helper()
+	if strings.Count(base, old) != 1 {
+		t.Fatalf("base has no single %q", old)
+	}
+	return strings.Replace(base, old, new, 1)
+}
+
+// One case per kind of error, each with the exact lines -check prints.
+func TestConfigErrors(t *testing.T) {
 	cases := []struct {
 		name string
 		yaml string
-		want []string // substrings, all required
+		want []string
 	}{
-		{"unknown key", `
-listeners:
-  - name: rtmp
-    address: ":1935"
-    backend: media
-    colour: blue
-backends:
-  - name: media
-    servers: [{ name: a, address: "127.0.0.1:1" }]
-`, []string{"line 6", "colour"}},
-		{"bad duration", `
-listeners:
-  - { name: rtmp, address: ":1935", backend: media, handshake_timeout: 5 parsecs }
-backends:
-  - name: media
-    servers: [{ name: a, address: "127.0.0.1:1" }]
-`, []string{"line 3", "5 parsecs"}},
-		{"semantic errors, all of them", `
-listeners:
-  - name: rtmp
-    address: ":1935"
-    backend: nosuch
-  - name: rtmp
-    address: "nonsense"
-    protocols: [rtmp, quic]
-    backend: media
-backends:
-  - name: media
-    balance: fastest
-    servers:
-      - { name: a, address: "127.0.0.1:1" }
-      - { name: a, address: "127.0.0.1:2" }
-`, []string{
-			`line 5: listeners[0].backend: names backend "nosuch"`,
-			`line 6: listeners[1].name: duplicate listener name "rtmp"`,
-			`line 7: listeners[1].address`,
-			`line 8: listeners[1].protocols[1]`,
-			`line 12: backends[0].balance`,
-			`line 15: backends[0].servers[1].name: duplicate "a"`,
-		}},
-		{"empty file", ``, []string{"empty"}},
+		{"unknown key, with the key meant",
+			edit(t, "    backend: media\n", "    backend: media\n    handshake_timout: 2s\n"),
+			[]string{"line 7: listeners[0]: unknown key handshake_timout (did you mean handshake_timeout?)"}},
+		{"unknown key in a backend, with the key meant",
+			edit(t, "  - name: media\n", "  - name: media\n    queue_timout: 10s\n"),
+			[]string{"line 9: backends[0]: unknown key queue_timout (did you mean queue_timeout?)"}},
+		{"unknown key far from any, with the keys valid there",
+			edit(t, "admin:\n", "admin:\n  colour: blue\n"),
+			[]string{"line 2: admin: unknown key colour (valid here: address, token)"}},
+		{"unknown top-level key",
+			"metrics:\n  address: \"127.0.0.1:9935\"\n" + base[strings.Index(base, "listeners:"):],
+			[]string{"line 1: unknown key metrics (valid here: admin, listeners, backends)"}},
+		{"key given twice",
+			edit(t, "    backend: media\n", "    backend: media\n    backend: other\n"),
+			[]string{"line 7: listeners[0].backend: backend is given twice (first on line 6): remove one"}},
+		{"bad duration",
+			edit(t, "    backend: media\n", "    backend: media\n    handshake_timeout: 2sec\n"),
+			[]string{`line 7: listeners[0].handshake_timeout: "2sec" is not a duration: use e.g. 500ms, 2s, 20m`}},
+		{"duration without a unit",
+			edit(t, "    backend: media\n", "    backend: media\n    handshake_timeout: 5\n"),
+			[]string{`line 7: listeners[0].handshake_timeout: "5" is not a duration: use e.g. 500ms, 2s, 20m`}},
+		{"negative duration",
+			edit(t, "    backend: media\n", "    backend: media\n    inspect_time: -1s\n"),
+			[]string{"line 7: listeners[0].inspect_time: must not be negative, got -1s"}},
+		{"not a number",
+			edit(t, "    backend: media\n", "    backend: media\n    maxconn: ten\n"),
+			[]string{`line 7: listeners[0].maxconn: must be a whole number, got "ten"`}},
+		{"not true or false",
+			edit(t, "    backend: media\n", "    backend: media\n    accept_proxy: yes\n"),
+			[]string{`line 7: listeners[0].accept_proxy: must be true or false, got "yes"`}},
+		{"a single value where a list belongs",
+			edit(t, "    backend: media\n", "    backend: media\n    protocols: rtmp\n"),
+			[]string{`line 7: listeners[0].protocols: must be a list ("- item" lines or [a, b]), e.g. [rtmp], not "rtmp"`}},
+		{"a list where a map belongs",
+			edit(t, "  - name: media\n", "  - name: media\n    stick: [1000, 20m]\n"),
+			[]string{`line 9: backends[0].stick: must be a map of keys ("key: value" lines or {key: value}), not a list`}},
+		{"a map where a value belongs",
+			edit(t, "    backend: media\n", "    backend: {name: media}\n"),
+			[]string{"line 6: listeners[0].backend: must be a single value, not a map (key: value)"}},
+		{"tab",
+			edit(t, "    backend: media\n", "\tbackend: media\n"),
+			[]string{"line 6: YAML indents with spaces; this line has a tab"}},
+		{"port out of range",
+			edit(t, `":1935"`, `"127.0.0.1:99999"`),
+			[]string{"line 5: listeners[0].address: port 99999 is out of range: use 1..65535"}},
+		{"port 0",
+			edit(t, `":1935"`, `":0"`),
+			[]string{"line 5: listeners[0].address: port 0 would listen on a random port no client knows: use 1..65535"}},
+		{"port not a number",
+			edit(t, `":1935"`, `":rtmp"`),
+			[]string{`line 5: listeners[0].address: port "rtmp" is not a number: use 1..65535`}},
+		{"not host:port",
+			edit(t, `":1935"`, `"1935"`),
+			[]string{`line 5: listeners[0].address: "1935" is not host:port, e.g. ":1935" (every address) or "127.0.0.1:1935"`}},
+		{"admin port out of range",
+			edit(t, `"127.0.0.1:9935"`, `"127.0.0.1:65536"`),
+			[]string{"line 2: admin.address: port 65536 is out of range: use 1..65535"}},
+		{"two listeners on one address",
+			base + "listeners:\n", // replaced below
+			nil},
+		{"admin on every address without a token",
+			edit(t, `"127.0.0.1:9935"`, `"0.0.0.0:9935"`),
+			[]string{`line 2: admin.address: "0.0.0.0:9935" can be reached from other hosts, and admin.token is empty: set a token, or listen on a loopback address such as "127.0.0.1:9935"`}},
+		{"admin clashes with a listener",
+			edit(t, `"127.0.0.1:9935"`, `"127.0.0.1:1935"`),
+			[]string{`line 5: listeners[0].address: ":1935" and admin.address "127.0.0.1:1935" both take port 1935: give each its own port or address`}},
+		{"weight out of range",
+			edit(t, "weight: 10", "weight: 300"),
+			[]string{"line 10: backends[0].servers[0].weight: " + weightRangeMessage(300)}},
+		{"negative weight",
+			edit(t, "weight: 10", "weight: -1"),
+			[]string{"line 10: backends[0].servers[0].weight: " + weightRangeMessage(-1)}},
+		{"missing required keys",
+			edit(t, "    address: \":1935\"\n    backend: media\n", ""),
+			[]string{
+				`line 4: listeners[0].address: is required: host:port, e.g. ":1935" (every address) or "127.0.0.1:1935"`,
+				"line 4: listeners[0].backend: is required",
+			}},
+		{"a backend that is not defined",
+			edit(t, "    backend: media\n", "    backend: medai\n"),
+			[]string{`line 6: listeners[0].backend: names backend "medai", which is not defined`}},
+		{"a syntax error, and what can still be known after it",
+			edit(t, "    backend: media\n", "    backend: media\n   maxconn: 5\n  - name: b\n    adress: \":1936\"\n    backend: media\n"),
+			[]string{
+				`line 7: this line's indentation does not match the "- " items of the list above it`,
+				"line 9: listeners[1]: unknown key adress (did you mean address?)",
+			}},
+		{"a quote that is not closed",
+			edit(t, "    backend: media\n", "    backend: \"media\n"),
+			[]string{"line 6: a quote opened here is not closed: the file ends inside the quoted value"}},
+		{"a second document",
+			base + "---\nlisteners: []\n",
+			[]string{"line 12: a second YAML document starts here (---): the file must hold one"}},
+		{"not a map at the top",
+			"- listeners\n- backends\n",
+			[]string{"line 1: the file must be a map of keys (admin, listeners, backends), not a list"}},
+		{"empty file", "", []string{"line 1: the file is empty: it needs listeners and backends"}},
+		{"comments only", "# nothing yet\n", []string{"line 1: the file is empty: it needs listeners and backends"}},
+		{"not text", "admin: \x00\n", []string{"line 1: control character 0x00: a configuration is plain text"}},
+		{"alias bomb",
+			"a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\nlisteners: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
+			nil}, // checked below: bounded, not exact
+	}
+	// Three ways of writing one port, each clashing with ":1935".
+	clash := base[:strings.Index(base, "backends:")] +
+		"  - { name: b, address: \"0.0.0.0:1935\", backend: media }\n" +
+		"  - { name: c, address: \"127.0.0.1:1935\", backend: media }\n" +
+		"  - { name: d, address: \"127.0.0.2:1936\", backend: media }\n" +
+		base[strings.Index(base, "backends:"):]
+	for i := range cases {
+		if cases[i].name == "two listeners on one address" {
+			cases[i].yaml = clash
+			cases[i].want = []string{
+				`line 7: listeners[1].address: "0.0.0.0:1935" and listeners[0].address ":1935" both take port 1935: give each its own port or address`,
+				`line 8: listeners[2].address: "127.0.0.1:1935" and listeners[0].address ":1935" both take port 1935: give each its own port or address`,
+			}
+		}
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseConfig("edge.yaml", []byte(tc.yaml))
 			if err == nil {
-				t.Fatal("config accepted")
+				t.Fatalf("config accepted:\n%s", tc.yaml)
 			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error lacks %q:\n%v", w, err)
+			got := problemLines(err)
+			if tc.want == nil {
+				if len(got) == 0 || len(got) > maxProblems {
+					t.Fatalf("%d problems, want 1..%d:\n%s", len(got), maxProblems, err)
 				}
+				return
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
 			}
 		})
 	}
 }
 
+// weightRangeMessage is routing's message for a weight outside 0..256 (or
+// 1..256 until weight 0 lands there), so the case above follows routing's text.
+func weightRangeMessage(w int) string {
+	cfg := routing.PoolConfig{Servers: []routing.ServerConfig{{Name: "a", Address: "127.0.0.1:1"}}}
+	reflect.ValueOf(&cfg.Servers[0].Weight).Elem().Set(weightValue(w))
+	var fe *routing.FieldError
+	if err := cfg.Validate(); !errors.As(err, &fe) {
+		panic(fmt.Sprintf("routing accepts weight %d", w))
+	}
+	return fe.Err.Error()
+}
+
+func weightValue(w int) reflect.Value {
+	t := reflect.TypeFor[routing.ServerConfig]()
+	f, _ := t.FieldByName("Weight")
+	if f.Type.Kind() == reflect.Pointer {
+		return reflect.ValueOf(&w)
+	}
+	return reflect.ValueOf(w)
+}
+
+// Everything wrong with a file comes out in one run, in line order, each
+// with its line.
+func TestConfigReportsAllErrorsTogether(t *testing.T) {
+	const file = `admin:
+  address: "0.0.0.0:99999"
+listeners:
+  - name: rtmp
+    address: ":1935"
+    backend: media
+    handshake_timeout: 2sec
+  - name: rtmp
+    address: "0.0.0.0:1935"
+    backend: nosuch
+    protocols: [rtmp, quic]
+backends:
+  - name: media
+    queue_timout: 10s
+    balance: fastest
+    servers:
+      - { name: a, address: "127.0.0.1:1" }
+      - { name: a, address: "127.0.0.1:2", maxconn: -1 }
+	  - { name: b, address: "127.0.0.1:3" }
+`
+	_, err := parseConfig("edge.yaml", []byte(file))
+	want := []string{
+		"line 2: admin.address: port 99999 is out of range: use 1..65535",
+		`line 7: listeners[0].handshake_timeout: "2sec" is not a duration: use e.g. 500ms, 2s, 20m`,
+		`line 8: listeners[1].name: duplicate listener name "rtmp"`,
+		`line 9: listeners[1].address: "0.0.0.0:1935" and listeners[0].address ":1935" both take port 1935: give each its own port or address`,
+		`line 10: listeners[1].backend: names backend "nosuch", which is not defined`,
+		`line 11: listeners[1].protocols[1]: must be rtmp or rtmpt, got "quic"`,
+		"line 14: backends[0]: unknown key queue_timout (did you mean queue_timeout?)",
+		`line 15: backends[0].balance: must be "roundrobin" or "leastconn", got "fastest"`,
+		`line 18: backends[0].servers[1].name: duplicate "a" (also servers[0])`,
+		"line 18: backends[0].servers[1].maxconn: must be >= 0 (0 = unlimited), got -1",
+		"line 19: YAML indents with spaces; this line has a tab",
+	}
+	if got := problemLines(err); !slices.Equal(got, want) {
+		t.Errorf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	if !strings.HasPrefix(err.Error(), "edge.yaml: 11 errors\n  line 2: ") {
+		t.Errorf("the report does not start with its file and count:\n%s", err)
+	}
+}
+
+// fakeHost makes the host check answer as a host without the transparent
+// set-up (or with it, for why == nil) for one test.
+func fakeHost(t *testing.T, why error) {
+	t.Helper()
+	old := checkTransparent
+	checkTransparent = func() error { return why }
+	t.Cleanup(func() { checkTransparent = old })
+}
+
+func TestConfigChecksTheHostForTransparentSources(t *testing.T) {
+	notReady := fmt.Errorf("%w: no policy routing rule for marked replies; set it up with:\n  ip rule add fwmark 1 lookup 100", upstream.ErrTransparentNotReady)
+	file := edit(t, "  - name: media\n", "  - name: media\n    source: clientip\n") +
+		"  - name: other\n    source: client\n    servers: [{ name: o, address: \"127.0.0.1:1937\" }]\n"
+	path := filepath.Join(t.TempDir(), "edge.yaml")
+	if err := os.WriteFile(path, []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	fakeHost(t, notReady)
+	_, err := loadConfig(path)
+	want := []string{
+		"line 9: backends[0].source: clientip dials media servers from each client's address, and this host is not set up for it: no policy routing rule for marked replies; set it up with:\n      ip rule add fwmark 1 lookup 100",
+		"line 13: backends[1].source: client: this host is not set up for it (see backends[0].source)",
+	}
+	if got := problemLines(err); !slices.Equal(got, want) {
+		t.Errorf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	if code := run([]string{"-check", "-config", path}); code != 1 {
+		t.Errorf("-check on an unprepared host exited %d, want 1", code)
+	}
+	// The file alone is fine: -check-host=false (an image build) says so.
+	if code := run([]string{"-check", "-check-host=false", "-config", path}); code != 0 {
+		t.Errorf("-check -check-host=false exited %d, want 0", code)
+	}
+	if _, err := parseConfig(path, []byte(file)); err != nil {
+		t.Errorf("parseConfig looked at the host: %v", err)
+	}
+
+	fakeHost(t, nil)
+	if _, err := loadConfig(path); err != nil {
+		t.Errorf("a prepared host: %v", err)
+	}
+}
+
+// A host error with a file error: both, in one report.
+func TestConfigHostAndFileErrorsTogether(t *testing.T) {
+	fakeHost(t, upstream.ErrTransparentUnsupported)
+	file := edit(t, "  - name: media\n", "  - name: media\n    source: clientip\n    retries: -1\n")
+	path := filepath.Join(t.TempDir(), "edge.yaml")
+	if err := os.WriteFile(path, []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := loadConfig(path)
+	want := []string{
+		"line 9: backends[0].source: clientip dials media servers from each client's address, and this host is not set up for it: it needs Linux (IP_TRANSPARENT)",
+		"line 10: backends[0].retries: must be >= 0, got -1",
+	}
+	if got := problemLines(err); !slices.Equal(got, want) {
+		t.Errorf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+func TestConfigTooLarge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "edge.yaml")
+	if err := os.WriteFile(path, []byte(base+strings.Repeat("# padding\n", maxConfigSize/10+1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := loadConfig(path)
+	if got := problemLines(err); len(got) != 1 || !strings.HasPrefix(got[0], "line 1: the file is larger than 256 KiB") {
+		t.Errorf("got %q", got)
+	}
+}
+
 func TestCheckFlag(t *testing.T) {
+	fakeHost(t, nil)
 	if code := run([]string{"-check", "-config", "testdata/seed.yaml"}); code != 0 {
 		t.Fatalf("-check on the seed config exited %d", code)
 	}
@@ -99,4 +399,14 @@ func TestCheckFlag(t *testing.T) {
 	if code := run([]string{"-check", "-config", bad}); code != 1 {
 		t.Fatalf("-check on a bad config exited %d, want 1", code)
 	}
+}
+
+// parseFile is parseConfig on a file of testdata.
+func parseFile(t *testing.T, path string) (edge.Config, error) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parseConfig(path, data)
 }

@@ -31,6 +31,7 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("rtmp-edge", flag.ContinueOnError)
 	configPath := fs.String("config", "", "YAML config `file`")
 	check := fs.Bool("check", false, "validate the config file and exit: 0 if valid, 1 with every error and its line")
+	checkHost := fs.Bool("check-host", true, "with -check: also check that this host can run the file (transparent source set-up); false checks the file alone, for a file that runs elsewhere (an image build)")
 	lab := fs.Bool("lab", false, "run the embedded quick start: the edge in front of three in-process media servers")
 	labRTMP := fs.String("lab-rtmp", "127.0.0.1:1935", "with -lab: the RTMP listener `address`")
 	labRTMPT := fs.String("lab-rtmpt", "127.0.0.1:8080", "with -lab: the RTMPT (and RTMP) listener `address`")
@@ -75,7 +76,7 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "rtmp-edge: -config is required (or -lab for the quick start); -h lists the flags")
 		return 2
 	}
-	cfg, err := loadConfig(*configPath)
+	cfg, err := loadConfigFile(*configPath, !*check || *checkHost)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtmp-edge: invalid config", err)
 		return 1
