@@ -25,8 +25,10 @@ COPY --from=build /out/rtmp-edge /usr/local/bin/rtmp-edge
 COPY lab/transparent-setup.sh /usr/local/sbin/transparent-setup.sh
 COPY lab/edge-entrypoint.sh /usr/local/sbin/edge-entrypoint.sh
 COPY lab/edge.yaml /etc/rtmp-edge/edge.yaml
-# Fail the build, not the first start, if the configuration does not validate.
-RUN /usr/local/bin/rtmp-edge -check -config /etc/rtmp-edge/edge.yaml
+# Fail the build, not the first start, if the configuration does not validate. The
+# file alone: the build is not where it runs (the entrypoint makes the transparent
+# set-up at start, and the edge checks the host again then).
+RUN /usr/local/bin/rtmp-edge -check -check-host=false -config /etc/rtmp-edge/edge.yaml
 EXPOSE 1935 80 9935
 # The entrypoint starts as root to run transparent-setup.sh, then drops to the
 # rtmp-edge user with CAP_NET_ADMIN and CAP_NET_BIND_SERVICE only (see the script).
