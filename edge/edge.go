@@ -31,7 +31,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rtmp-edge/rtmp-edge/edge/ratelog"
+
 	"github.com/rtmp-edge/rtmp-edge/upstream"
+)
+
+// At most rejectionLines "session rejected" lines per listener and reason in
+// each rejectionWindow; the rest are summed up in one line.
+const (
+	rejectionLines  = 10
+	rejectionWindow = 10 * time.Second
 )
 
 // Options are what the edge needs besides its Config.
@@ -49,6 +58,10 @@ type Edge struct {
 	registry *prometheus.Registry
 	metrics  *metrics
 	sessions sessionTable
+	// rejections rate-limits the lines of rejected clients and refused
+	// RTMPT requests, per listener and reason.
+	rejections     *ratelog.Limiter
+	rejectionsDone chan struct{}
 
 	// mu serialises Listen, Reload and shutdown: the runtime swap and the
 	// sockets, pools and checks that go with it.
@@ -84,6 +97,7 @@ func New(cfg Config, opts Options) (*Edge, error) {
 	}
 	e.base, e.cancelBase = context.WithCancel(context.Background())
 	e.sessions.init()
+	e.rejections = ratelog.New(e.log, rejectionLines, rejectionWindow)
 	rt, changes, err := e.buildRuntime(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -151,6 +165,11 @@ func (e *Edge) Serve(ctx context.Context, grace time.Duration) error {
 		e.mu.Lock()
 	}
 	e.serving = true
+	e.rejectionsDone = make(chan struct{})
+	go func() { // summary lines for bursts that end quietly, and at the end
+		defer close(e.rejectionsDone)
+		e.rejections.Run(e.base)
+	}()
 	rt := e.rt.Load()
 	for _, a := range e.acceptors {
 		a.start(e)
@@ -196,6 +215,7 @@ func (e *Edge) shutdown(grace time.Duration) {
 		e.log.Error("sessions did not end after their conns were closed (bug)", "sessions", e.sessions.count())
 	}
 	e.cancelBase()
+	<-e.rejectionsDone // its last summary line is written before Serve returns
 	e.mu.Lock()
 	for _, ps := range e.pools {
 		ps.stopChecks()

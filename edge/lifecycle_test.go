@@ -399,3 +399,47 @@ func TestReloadKeepsSocketsAndRunningSessions(t *testing.T) {
 		t.Errorf("reloads_total{failed} = %v, want 1", v)
 	}
 }
+
+// TestRejectionLinesAreRateLimited: a flood of bad clients writes at most
+// rejectionLines "session rejected" lines per listener and reason, then one
+// summary at shutdown; the metric counts every one, and a good session's end
+// line is never held back.
+func TestRejectionLinesAreRateLimited(t *testing.T) {
+	sink := startSinkServer(t, false)
+	e := serveEdge(t, testConfig(routing.ServerConfig{Name: "sink", Address: sink.addr, Upload: true}), 0)
+	const flood = 200
+	for i := 0; i < flood; i++ {
+		c, err := net.DialTimeout("tcp", e.addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Write([]byte{0xff}) // not RTMP
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.Copy(io.Discard, c) // the edge closes it
+		c.Close()
+	}
+	p := startRawPublisher(t, e.addr)
+	e.waitSession(t, phaseRelay)
+	p.c.Close()
+	e.log.wait(t, "session end", nil)
+	if v := gatherValue(t, e.reg, "rtmp_edge_rejected_total", map[string]string{"reason": "not_rtmp"}); v != flood {
+		t.Errorf("rejected_total{not_rtmp} = %v, want %d", v, flood)
+	}
+	e.stop()
+	<-e.served
+	lines, summaries := 0, 0
+	for _, rec := range e.log.records() {
+		switch msg, _ := rec["msg"].(string); {
+		case msg == "session rejected":
+			lines++
+		case strings.HasPrefix(msg, "session rejected: ") && strings.HasSuffix(msg, " more suppressed"):
+			summaries++
+			if n, _ := rec["suppressed"].(float64); int(n) != flood-rejectionLines {
+				t.Errorf("summary says %v suppressed, want %d", rec["suppressed"], flood-rejectionLines)
+			}
+		}
+	}
+	if lines != rejectionLines || summaries != 1 {
+		t.Errorf("%d rejection lines and %d summaries for %d bad clients, want %d and 1", lines, summaries, flood, rejectionLines)
+	}
+}

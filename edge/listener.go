@@ -2,8 +2,10 @@ package edge
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -86,7 +88,17 @@ func (e *Edge) attach(rt *runtime) {
 		l.acc = a
 		a.slots.setMax(l.cfg.MaxConn)
 		if l.cfg.serves(ProtoRTMPT) && a.tunnel == nil {
-			ts, err := rtmpt.New(l.cfg.RTMPT, a.serveTunnel)
+			name := l.cfg.Name
+			ts, err := rtmpt.NewServer(l.cfg.RTMPT, a.serveTunnel, rtmpt.Options{
+				Logger: e.log.With("listener", name),
+				// Counted in the server's Stats (exported at scrape time);
+				// logged like an RTMP rejection, rate-limited.
+				OnRefuse: func(reason string, remote net.Addr, err error) {
+					e.rejections.Log(context.Background(), slog.LevelWarn, name+"/rtmpt/"+reason, "rtmpt refused",
+						slog.String("listener", name), slog.String("client", addrString(remote)),
+						slog.String("label", reason), slog.String("reason", errString(err)))
+				},
+			})
 			if err != nil { // validated with the config; kept so a bug cannot panic here
 				e.log.Error("rtmpt tunnel cannot start", "listener", l.cfg.Name, "err", err.Error())
 			} else {
@@ -333,4 +345,18 @@ func (s *slots) wakeLocked() {
 		close(s.freed)
 		s.freed = nil
 	}
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/rtmp-edge/rtmp-edge/rtmpt"
 )
 
 // metrics are the edge's Prometheus series. A nil *metrics records nothing,
@@ -116,6 +118,10 @@ var (
 		"Client affinity entries (live clients and idle ones not yet expired).", []string{"backend"}, nil)
 	descTunnels = prometheus.NewDesc("rtmp_edge_rtmpt_sessions",
 		"RTMPT tunnel sessions open now.", []string{"listener"}, nil)
+	descTunnelRefused = prometheus.NewDesc("rtmp_edge_rtmpt_refused_total",
+		"RTMPT requests refused and tunnel sessions failed, by listener and reason.", []string{"listener", "reason"}, nil)
+	descTunnelMemory = prometheus.NewDesc("rtmp_edge_rtmpt_memory_bytes",
+		"RTMPT tunnel memory held against the budget (in_use, of it parked out-of-order bodies), and the budget.", []string{"listener", "kind"}, nil)
 	descSessionsLive = prometheus.NewDesc("rtmp_edge_sessions_live",
 		"Sessions registered now, by phase (handshake, connect, routing, relay).", []string{"phase"}, nil)
 )
@@ -124,7 +130,8 @@ var (
 type liveCollector struct{ e *Edge }
 
 func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBytes, descServerBytes, descServerSessions, descQueue, descStick, descTunnels, descSessionsLive} {
+	for _, d := range []*prometheus.Desc{descBytes, descServerBytes, descServerSessions, descQueue, descStick, descTunnels,
+		descTunnelRefused, descTunnelMemory, descSessionsLive} {
 		ch <- d
 	}
 }
@@ -156,9 +163,18 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descStick, prometheus.GaugeValue, float64(b.pool.StickLen()), name)
 	}
 	for _, l := range rt.order {
-		if l.acc != nil && l.acc.tunnel != nil {
-			ch <- prometheus.MustNewConstMetric(descTunnels, prometheus.GaugeValue, float64(l.acc.tunnel.Sessions()), l.cfg.Name)
+		if l.acc == nil || l.acc.tunnel == nil {
+			continue
 		}
+		name := l.cfg.Name
+		st := l.acc.tunnel.Stats()
+		ch <- prometheus.MustNewConstMetric(descTunnels, prometheus.GaugeValue, float64(l.acc.tunnel.Sessions()), name)
+		for _, reason := range rtmpt.RejectReasons() {
+			ch <- prometheus.MustNewConstMetric(descTunnelRefused, prometheus.CounterValue, float64(st.Rejected[reason]), name, reason)
+		}
+		ch <- prometheus.MustNewConstMetric(descTunnelMemory, prometheus.GaugeValue, float64(st.MemoryInUse), name, "in_use")
+		ch <- prometheus.MustNewConstMetric(descTunnelMemory, prometheus.GaugeValue, float64(st.MemoryParked), name, "parked")
+		ch <- prometheus.MustNewConstMetric(descTunnelMemory, prometheus.GaugeValue, float64(st.MemoryBudget), name, "budget")
 	}
 }
 

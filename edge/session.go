@@ -400,15 +400,17 @@ func (s *session) finish(st *upstream.RelayStats, rej *rejection) {
 func (s *session) logRejected(rej *rejection) {
 	s.e.metrics.reject(s.l.cfg.Name, rej.label)
 	s.mu.Lock()
-	attrs := []any{
-		"id", s.id, "client", s.client.String(), "listener", s.l.cfg.Name, "proto", s.proto,
-		"reason", rej.Error(), "label", rej.label, "duration", time.Since(s.start).Round(time.Millisecond).String(),
+	attrs := []slog.Attr{
+		slog.String("id", s.id), slog.String("client", s.client.String()), slog.String("listener", s.l.cfg.Name),
+		slog.String("proto", s.proto), slog.String("reason", rej.Error()), slog.String("label", rej.label),
+		slog.String("duration", time.Since(s.start).Round(time.Millisecond).String()),
 	}
 	if s.routed {
-		attrs = append(attrs, "app", s.connect.App, "tcurl", s.connect.TcURL, "flashver", s.connect.FlashVer, "kind", s.kind.String())
+		attrs = append(attrs, slog.String("app", s.connect.App), slog.String("tcurl", s.connect.TcURL),
+			slog.String("flashver", s.connect.FlashVer), slog.String("kind", s.kind.String()))
 	}
 	s.mu.Unlock()
-	s.e.log.Warn("session rejected", attrs...)
+	s.e.logRejection(s.l.cfg.Name, rej.label, attrs...)
 }
 
 func (s *session) logEnded(end string) {
@@ -438,8 +440,15 @@ func (s *session) logEnded(end string) {
 // (not RTMP, refused TLS or RTMPE, a bad PROXY header).
 func (l *listener) rejectConn(client netip.AddrPort, proto string, rej *rejection) {
 	l.e.metrics.reject(l.cfg.Name, rej.label)
-	l.e.log.Warn("session rejected", "client", client.String(), "listener", l.cfg.Name, "proto", proto,
-		"reason", rej.Error(), "label", rej.label)
+	l.e.logRejection(l.cfg.Name, rej.label, slog.String("client", client.String()), slog.String("listener", l.cfg.Name),
+		slog.String("proto", proto), slog.String("reason", rej.Error()), slog.String("label", rej.label))
+}
+
+// logRejection writes a "session rejected" line, rate-limited per listener
+// and reason: a flood of bad clients costs a summary line, not the log (the
+// metric still counts every one). Session-end lines never go through here.
+func (e *Edge) logRejection(listener, label string, attrs ...slog.Attr) {
+	e.rejections.Log(context.Background(), slog.LevelWarn, listener+"/"+label, "session rejected", attrs...)
 }
 
 // serverName is the session's server, "" before one was picked. Call with s.mu held.
