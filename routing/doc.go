@@ -4,7 +4,8 @@
 // HAProxy backend of the reference set-up (`balance roundrobin`, `stick-table type ip
 // size 200k expire 20m`, `stick on src`, `server ... weight W maxconn 200`) and keeps
 // its semantics except where HAProxy gets them wrong for RTMP (listed below). It does
-// no I/O; the session pipeline calls it between reading `connect` and dialling.
+// no I/O; the session pipeline calls it between reading what the client wants (its
+// `connect`, or its publish/play command) and dialling.
 //
 // # Using it
 //
