@@ -1,7 +1,10 @@
 package integration
 
 import (
+	"io"
+	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,8 +20,9 @@ var labRTMPT = regexp.MustCompile(`rtmpt://([0-9.]+:[0-9]+)/live/demo`)
 func TestLab(t *testing.T) {
 	t.Parallel()
 	bin := harness.BuildEdge(t)
-	rtmpAddr, rtmptAddr := harness.FreeAddr(t), harness.FreeAddr(t)
-	lab := harness.StartProc(t, "rtmp-edge -lab", bin, "-lab", "-lab-rtmp", rtmpAddr, "-lab-rtmpt", rtmptAddr, "-log-format", "json")
+	rtmpAddr, rtmptAddr, adminAddr := harness.FreeAddr(t), harness.FreeAddr(t), harness.FreeAddr(t)
+	lab := harness.StartProc(t, "rtmp-edge -lab", bin, "-lab", "-lab-rtmp", rtmpAddr, "-lab-rtmpt", rtmptAddr,
+		"-lab-admin", adminAddr, "-log-format", "json")
 	if err := harness.WaitAccept(rtmpAddr, 15*time.Second); err != nil {
 		t.Fatalf("lab rtmp port: %v\n%s", err, lab.Output())
 	}
@@ -35,6 +39,19 @@ func TestLab(t *testing.T) {
 	}
 	if printed != rtmptAddr {
 		t.Errorf("the lab printed rtmpt address %s, -lab-rtmpt was %s", printed, rtmptAddr)
+	}
+
+	// The lab has the admin endpoint: its API lists the three media servers.
+	resp, err := http.Get("http://" + adminAddr + "/api/v1/backends")
+	if err != nil {
+		t.Fatalf("lab admin endpoint: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, name := range []string{"media01", "media02", "media03"} {
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"name":"`+name+`"`) {
+			t.Errorf("lab /api/v1/backends: %s %s, want %s listed", resp.Status, body, name)
+		}
 	}
 
 	flv := harness.MakeTestStream(t, 4)

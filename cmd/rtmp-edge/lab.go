@@ -17,7 +17,7 @@ import (
 // (media03 takes the uploads and pushes each stream to media01 and media02,
 // as the seed set-up's upload server does) behind an edge with the seed's
 // routing. Nothing else needs to be installed.
-func runLab(ctx context.Context, log *slog.Logger, rtmpAddr, rtmptAddr string, grace time.Duration) error {
+func runLab(ctx context.Context, log *slog.Logger, rtmpAddr, rtmptAddr, adminAddr string, grace time.Duration) error {
 	var lns [3]net.Listener
 	for i := range lns {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -44,6 +44,7 @@ func runLab(ctx context.Context, log *slog.Logger, rtmpAddr, rtmptAddr string, g
 	}()
 
 	cfg := labConfig(rtmpAddr, rtmptAddr, addr(0), addr(1), addr(2))
+	cfg.Admin.Address = adminAddr
 	e, err := edge.New(cfg, edge.Options{Logger: log})
 	if err != nil {
 		return err
@@ -52,13 +53,18 @@ func runLab(ctx context.Context, log *slog.Logger, rtmpAddr, rtmptAddr string, g
 		return err
 	}
 	rtmp, rtmpt := e.Addr("rtmp").String(), e.Addr("rtmpt").String()
+	stats := "(no admin endpoint)"
+	if a := e.AdminAddr(); a != nil {
+		stats = "http://" + a.String() + "/   (API under /api/v1/, Prometheus at /metrics)"
+	}
 	fmt.Printf(`rtmp-edge lab is running: an edge in front of three in-process media servers
   media01 %s, media02 %s, media03 %s (takes the uploads, pushes them to media01 and media02)
 publish:  ffmpeg -re -i x.flv -c copy -f flv rtmp://%s/live/demo
 play:     ffplay rtmp://%s/live/demo
 RTMPT:    ffplay rtmpt://%s/live/demo      (this port also takes plain rtmp://)
+stats:    %s
 Ctrl-C stops it.
-`, addr(0), addr(1), addr(2), rtmp, rtmp, rtmpt)
+`, addr(0), addr(1), addr(2), rtmp, rtmp, rtmpt, stats)
 	return e.Serve(ctx, grace)
 }
 

@@ -35,6 +35,7 @@ func run(args []string) int {
 	lab := fs.Bool("lab", false, "run the embedded quick start: the edge in front of three in-process media servers")
 	labRTMP := fs.String("lab-rtmp", "127.0.0.1:1935", "with -lab: the RTMP listener `address`")
 	labRTMPT := fs.String("lab-rtmpt", "127.0.0.1:8080", "with -lab: the RTMPT (and RTMP) listener `address`")
+	labAdmin := fs.String("lab-admin", "127.0.0.1:9935", "with -lab: the admin endpoint `address` (stats page, API, metrics); empty: none")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	grace := fs.Duration("grace", 10*time.Second, "on SIGINT/SIGTERM, how long running sessions may go on before they are closed")
@@ -66,7 +67,12 @@ func run(args []string) int {
 	}()
 
 	if *lab {
-		if err := runLab(ctx, log, *labRTMP, *labRTMPT, *grace); err != nil {
+		go func() {
+			for range hup {
+				log.Info("SIGHUP: the lab is built in and has no config file to reload")
+			}
+		}()
+		if err := runLab(ctx, log, *labRTMP, *labRTMPT, *labAdmin, *grace); err != nil {
 			fmt.Fprintln(os.Stderr, "rtmp-edge:", err)
 			return 1
 		}
