@@ -43,6 +43,9 @@ func startBrowser(t *testing.T, url string) *browser {
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-dev-shm-usage", "--user-data-dir="+t.TempDir(),
+		// Only loopback resolves, so the page can reach nothing else (the rule
+		// applies to IP literals too: 127.* must be excluded by name).
+		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.*",
 		"--remote-debugging-pipe", url)
 	cmdR, cmdW, err := os.Pipe()
 	if err != nil {
