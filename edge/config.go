@@ -66,6 +66,11 @@ type ListenerConfig struct {
 	// relay shows) and 30s.
 	InspectBytes int           `yaml:"inspect_bytes"`
 	InspectTime  time.Duration `yaml:"inspect_time"`
+	// SndBuf is the kernel send buffer of each client socket (SO_SNDBUF), in
+	// bytes: what a viewer that stops reading can hold in the kernel (Linux
+	// doubles the value for its bookkeeping). Default 512 KiB; negative keeps
+	// the kernel's autotuning (unbounded by the edge).
+	SndBuf int `yaml:"sndbuf"`
 	// RTMPT tunes the HTTP tunnel when "rtmpt" is among Protocols.
 	RTMPT rtmpt.Config `yaml:"rtmpt"`
 }
@@ -82,6 +87,16 @@ type BackendConfig struct {
 	// IdleTimeout ends a relayed session with no bytes in either direction.
 	// Default 60s; negative disables.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// StallTimeout ends a session whose media server is marked down by its
+	// health check and has sent the client nothing for this long (end reason
+	// "server down"), so a frozen viewer reconnects instead of waiting for
+	// the idle timeout. Default 10s; negative disables.
+	StallTimeout time.Duration `yaml:"stall_timeout"`
+	// WriteTimeout ends a session when the client or the media server has not
+	// accepted a byte for this long while the edge has bytes for it (end
+	// reason "client stalled" / "server stalled"). Default 30s; negative
+	// disables.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
 }
 
 const (
@@ -91,6 +106,9 @@ const (
 	defaultInspectTime      = 30 * time.Second
 	defaultRetries          = 3
 	defaultIdleTimeout      = 60 * time.Second
+	defaultStallTimeout     = 10 * time.Second
+	defaultWriteTimeout     = 30 * time.Second
+	defaultSndBuf           = 512 << 10
 )
 
 func (l *ListenerConfig) withDefaults() ListenerConfig {

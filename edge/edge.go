@@ -177,6 +177,7 @@ func (e *Edge) Serve(ctx context.Context, grace time.Duration) error {
 	for _, ps := range e.pools {
 		ps.startChecks(e)
 	}
+	go e.watchStalls(e.base.Done())
 	if e.admin != nil {
 		e.admin.start()
 	}

@@ -443,3 +443,28 @@ func TestRejectionLinesAreRateLimited(t *testing.T) {
 		t.Errorf("%d rejection lines and %d summaries for %d bad clients, want %d and 1", lines, summaries, flood, rejectionLines)
 	}
 }
+
+// TestStalledSessionOnADownServerEnds: a session whose media server has sent
+// nothing is left alone while the server is up, and ended ("server down")
+// once the checks mark the server down and stall_timeout passes.
+func TestStalledSessionOnADownServerEnds(t *testing.T) {
+	sink := startSinkServer(t, false) // reads, never answers: silent
+	cfg := testConfig(routing.ServerConfig{Name: "sink", Address: sink.addr, Upload: true})
+	cfg.Backends[0].StallTimeout = 500 * time.Millisecond
+	e := serveEdge(t, cfg, 0)
+	p := startRawPublisher(t, e.addr)
+	e.waitSession(t, phaseRelay)
+	time.Sleep(4 * stallSweep) // silent for longer than stall_timeout, but the server is up
+	if n := len(adminSource{e.Edge}.Sessions()); n != 1 {
+		t.Fatalf("%d sessions while the server is up, want the silent one still there", n)
+	}
+	e.rt.Load().backends["media"].pool.Server("sink").SetHealthy(false)
+	rec := e.log.wait(t, "session end", nil)
+	if rec["end"] != endServerDown {
+		t.Errorf("end %q, want %q", rec["end"], endServerDown)
+	}
+	_ = p.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, p.c); err != nil && !strings.Contains(err.Error(), "reset") {
+		t.Errorf("client side after server down: %v, want it closed", err)
+	}
+}

@@ -31,8 +31,9 @@ const (
 
 // End reasons set from outside the session.
 const (
-	endShutdown = "shutdown"
-	endOperator = "ended by operator"
+	endShutdown   = "shutdown"
+	endOperator   = "ended by operator"
+	endServerDown = "server down"
 )
 
 // session is one client from accept (or RTMPT /open) to the end of its relay.
@@ -75,6 +76,11 @@ type session struct {
 	relay      *upstream.Relaying
 	cutReason  string // set by cut: wins over what the relay reports
 	finished   bool
+
+	// What the stall sweeper saw last (only its goroutine touches these):
+	// the server→client byte count and since when it has not moved.
+	stallBytes int64
+	stallSince time.Time
 }
 
 func (l *listener) newSession(c net.Conn, proto string, client, local netip.AddrPort, release func()) *session {
@@ -201,7 +207,9 @@ func (s *session) setup(r *bufio.Reader) *rejection {
 	}
 	s.serverConn = nil
 	s.phase = phaseRelay
-	s.relay = upstream.Start(conn, server, upstream.RelayConfig{IdleTimeout: b.cfg.idleTimeout(), Counters: &s.counters}, inspect,
+	s.relay = upstream.Start(conn, server, upstream.RelayConfig{
+		IdleTimeout: b.cfg.idleTimeout(), WriteTimeout: b.cfg.writeTimeout(), SndBuf: cfg.sndBuf(), Counters: &s.counters,
+	}, inspect,
 		func(st upstream.RelayStats) { s.finish(&st, nil) })
 	s.mu.Unlock()
 	return nil
@@ -360,8 +368,11 @@ func (s *session) closeConns() {
 }
 
 func cutLabel(reason string) string {
-	if reason == endShutdown {
+	switch reason {
+	case endShutdown:
 		return "shutdown"
+	case endServerDown:
+		return "server_down"
 	}
 	return "operator"
 }
