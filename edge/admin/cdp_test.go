@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"slices"
@@ -241,12 +242,27 @@ func TestPageButtons(t *testing.T) {
 	})
 	b.waitJS("the ended session's row gone", `document.querySelector('tr[data-session="s4c5d6"]') === null && document.querySelector('tr[data-session="s1a2b3"]') !== null`)
 
+	b.do(`window.prompt = () => " 127.0.0.7 "; document.querySelector('section[data-backend="bk_rtmp"] button[data-action="forget-stick"]').click()`)
+	waitFor(t, "the stick entry forgotten", func() bool {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		return !src.sticks["bk_rtmp"][netip.MustParseAddr("127.0.0.7")]
+	})
+	b.do(`window.prompt = () => "not-an-ip"; document.querySelector('section[data-backend="bk_rtmp"] button[data-action="forget-stick"]').click()`)
+	b.waitJS("the bad IP refused", `document.getElementById("toast").textContent.includes("not an IP")`)
+
 	// A refused change shows the API's message instead of failing silently.
 	src.mu.Lock()
 	src.failWith = fmt.Errorf("pool rebuilding: %w", ErrInvalid)
 	src.mu.Unlock()
 	b.do(`document.querySelector('tr[data-server="media03"] button[data-action="drain"]').click()`)
 	b.waitJS("the error toast", `document.getElementById("toast").classList.contains("show") && document.getElementById("toast").textContent.includes("pool rebuilding")`)
+
+	// An endpoint that stops answering greys the data out: stale numbers
+	// must not pass for live ones.
+	srv.CloseClientConnections()
+	srv.Listener.Close()
+	b.waitJS("the page marked stale", `document.body.classList.contains("stale") && document.getElementById("conn").classList.contains("lost")`)
 }
 
 func TestPageLoginInBrowser(t *testing.T) {
