@@ -54,6 +54,7 @@ func markdown(r *results, env [][2]string) string {
 		fmt.Fprintf(&b, " %s | %s |\n", formatRatio(vh, okh), formatRatio(vd, okd))
 	}
 	b.WriteString("\nn/a: not measured for that path (no proxy process for \"direct\"; a peer missing or failing).\n")
+	tlsTable(&b, r)
 	if len(env) > 0 {
 		b.WriteString("\n## The run\n\n")
 		for _, kv := range env {
@@ -62,4 +63,41 @@ func markdown(r *results, env [][2]string) string {
 	}
 	b.WriteString("\n![chart](chart.png)\n")
 	return b.String()
+}
+
+// tlsPaths are the columns of the TLS table: both proxies end TLS from the
+// same clients and relay plain RTMP to the same media servers.
+var tlsPaths = []string{"haproxy-tls", "edge-rtmps"}
+
+// tlsTable renders the rtmps rows, when the run measured any: HAProxy with
+// "bind … ssl crt" in TCP mode beside rtmp-edge with a TLS listener.
+func tlsTable(b *strings.Builder, r *results) {
+	var rows []string
+	for _, m := range r.order {
+		for _, p := range tlsPaths {
+			if _, ok := r.values[m][p]; ok {
+				rows = append(rows, m)
+				break
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("\n## TLS (rtmps://)\n\n")
+	b.WriteString("The clients do a TLS handshake (ECDSA P-256, self-signed, no session resumption) and then the same loads;\n")
+	b.WriteString("both proxies end TLS and relay plain RTMP to the media servers, in user space (TLS cannot be spliced).\n\n")
+	b.WriteString("| metric | better | HAProxy (ssl crt) | rtmp-edge (rtmps) | rtmp-edge/HAProxy | rtmps/rtmp (rtmp-edge) |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|\n")
+	for _, m := range rows {
+		info := r.info[m]
+		fmt.Fprintf(b, "| %s | %s |", info.title, info.better)
+		for _, p := range tlsPaths {
+			v, ok := r.get(m, p)
+			fmt.Fprintf(b, " %s |", formatValue(v, ok))
+		}
+		vh, okh := r.ratio(m, "edge-rtmps", "haproxy-tls")
+		vp, okp := r.ratio(m, "edge-rtmps", "edge-rtmp")
+		fmt.Fprintf(b, " %s | %s |\n", formatRatio(vh, okh), formatRatio(vp, okp))
+	}
 }
