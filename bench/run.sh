@@ -4,6 +4,8 @@
 #   haproxy       HAProxy (mode tcp), the seed config with its stick order fixed, timeouts set, option splice-auto
 #   edge-rtmp     rtmp-edge, RTMP listener, the equivalent config
 #   edge-rtmpt    rtmp-edge, RTMPT listener (clients tunnel through HTTP)
+#   haproxy-tls   HAProxy (mode tcp) ending TLS: "bind ... ssl crt", same backend   } rtmps:// clients; loads 1-3
+#   edge-rtmps    rtmp-edge, a [rtmps, rtmp] listener with tls: cert/key           } only (throughput, setup, rate)
 # and reports, for each, from the same run:
 #   relay throughput (aggregate Gbit/s, proxy CPU-seconds per GB), setup latency (connect and first-packet
 #   p50/p99 at low load), session rate (new sessions/s at saturation), memory (proxy RSS per session at
@@ -91,7 +93,9 @@ EDGE_MEDIA=$((BASE + 30))
 EDGE_MEDIA_T=$((BASE + 31))
 EDGE_NGINX=$((BASE + 32))
 EDGE_NGINX_T=$((BASE + 33))
-for p in "${MEDIA_PORTS[@]}" $NGINX_PORT $NGINX_HTTP $HAP_MEDIA $HAP_NGINX $EDGE_MEDIA $EDGE_MEDIA_T $EDGE_NGINX $EDGE_NGINX_T; do
+HAP_TLS=$((BASE + 22))
+EDGE_TLS=$((BASE + 34))
+for p in "${MEDIA_PORTS[@]}" $NGINX_PORT $NGINX_HTTP $HAP_MEDIA $HAP_NGINX $HAP_TLS $EDGE_MEDIA $EDGE_MEDIA_T $EDGE_NGINX $EDGE_NGINX_T $EDGE_TLS; do
 	if ss -Hltn "sport = :$p" | grep -q .; then
 		echo "bench: port $p is in use; set BENCH_PORT_BASE to a free range" >&2
 		exit 1
@@ -166,6 +170,31 @@ else
 	log "nginx with the rtmp module is not installed: live realism will be n/a"
 fi
 
+# --- TLS: one self-signed ECDSA P-256 certificate for both proxies (HAProxy wants cert and key in one file) ---
+TLS_OK=0
+if command -v openssl >/dev/null &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+		-keyout "$WORK/tls.key" -out "$WORK/tls.crt" >"$WORK/openssl.log" 2>&1; then
+	cat "$WORK/tls.crt" "$WORK/tls.key" >"$WORK/haproxy.pem"
+	TLS_OK=1
+else
+	log "openssl failed or is missing: the TLS columns will be n/a"
+fi
+HAP_TLS_FRONTEND=""
+EDGE_TLS_LISTENER=""
+if [ "$TLS_OK" = 1 ]; then
+	HAP_TLS_FRONTEND="frontend ft_rtmps
+    bind 127.0.0.1:$HAP_TLS ssl crt $WORK/haproxy.pem
+    maxconn $PROXY_MAXCONN
+    default_backend bk_rtmp"
+	EDGE_TLS_LISTENER="  - name: rtmps
+    address: \"127.0.0.1:$EDGE_TLS\"
+    protocols: [rtmps, rtmp]
+    maxconn: $PROXY_MAXCONN
+    backend: media
+    tls: { cert: \"$WORK/tls.crt\", key: \"$WORK/tls.key\" }"
+fi
+
 # --- HAProxy: the seed config; stick order fixed (only "stick on src"), timeouts set, splice-auto -----
 # Deviations from the seed, for a loopback bench: no "source 0.0.0.0 usesrc clientip" (needs TPROXY
 # plumbing; rtmp-edge runs with source: edge too), maxconn raised so 10k sessions fit, checks every 1s.
@@ -187,6 +216,7 @@ frontend ft_rtmp_nginx
     bind 127.0.0.1:$HAP_NGINX
     maxconn $PROXY_MAXCONN
     default_backend bk_nginx
+$HAP_TLS_FRONTEND
 backend bk_rtmp
     balance roundrobin
     stick-table type ip size 200k expire 20m
@@ -227,6 +257,7 @@ listeners:
     maxconn: $PROXY_MAXCONN
     backend: nginx
     rtmpt: { max_sessions: 30000, max_sessions_per_ip: 30000 }
+$EDGE_TLS_LISTENER
 backends:
   - name: media
     balance: roundrobin
@@ -258,11 +289,15 @@ sleep 1.5 # health checks: every server up (rise 1, interval 1s)
 
 # --- measurement helpers ---------------------------------------------------------------------------
 PATHS=(direct haproxy edge-rtmp edge-rtmpt)
+# The TLS paths run the set-up and throughput loads (1-3) beside the plain ones.
+SETUP_PATHS=("${PATHS[@]}" haproxy-tls edge-rtmps)
 declare -A URL NGINX_URL PROXY_PID AVAILABLE
 URL[direct]="rtmp://127.0.0.1:${MEDIA_PORTS[0]}/live,rtmp://127.0.0.1:${MEDIA_PORTS[1]}/live,rtmp://127.0.0.1:${MEDIA_PORTS[2]}/live"
 URL[haproxy]="rtmp://127.0.0.1:$HAP_MEDIA/live"
 URL[edge-rtmp]="rtmp://127.0.0.1:$EDGE_MEDIA/live"
 URL[edge-rtmpt]="rtmpt://127.0.0.1:$EDGE_MEDIA_T/live"
+URL[haproxy-tls]="rtmps://127.0.0.1:$HAP_TLS/live"
+URL[edge-rtmps]="rtmps://127.0.0.1:$EDGE_TLS/live"
 NGINX_URL[direct]="rtmp://127.0.0.1:$NGINX_PORT/live"
 NGINX_URL[haproxy]="rtmp://127.0.0.1:$HAP_NGINX/live"
 NGINX_URL[edge-rtmp]="rtmp://127.0.0.1:$EDGE_NGINX/live"
@@ -271,9 +306,13 @@ AVAILABLE[direct]=1
 AVAILABLE[haproxy]=$HAP_OK
 AVAILABLE[edge-rtmp]=$EDGE_OK
 AVAILABLE[edge-rtmpt]=$EDGE_OK
+AVAILABLE[haproxy-tls]=$((HAP_OK && TLS_OK))
+AVAILABLE[edge-rtmps]=$((EDGE_OK && TLS_OK))
 PROXY_PID[haproxy]=${PID_haproxy:-}
 PROXY_PID[edge-rtmp]=${PID_edge:-}
 PROXY_PID[edge-rtmpt]=${PID_edge:-}
+PROXY_PID[haproxy-tls]=${PID_haproxy:-}
+PROXY_PID[edge-rtmps]=${PID_edge:-}
 
 TSV="$WORK/results.tsv"
 printf 'metric\tpath\tvalue\n' >"$TSV"
@@ -301,7 +340,7 @@ bench_run() {
 j() { jq -r "$1" "$2" 2>/dev/null || echo nan; } # j FILTER FILE
 
 # --- 1. relay throughput: publishers as fast as possible ------------------------------------------------
-for path in "${PATHS[@]}"; do
+for path in "${SETUP_PATHS[@]}"; do
 	[ "${AVAILABLE[$path]}" = 1 ] || continue
 	log "throughput: $path ($TP_PUBS publishers, $TP_SECS)"
 	pid=${PROXY_PID[$path]:-}
@@ -316,7 +355,7 @@ for path in "${PATHS[@]}"; do
 done
 
 # --- 2. setup latency at low load: one player reconnecting, sessions held 100 ms ----------------------
-for path in "${PATHS[@]}"; do
+for path in "${SETUP_PATHS[@]}"; do
 	[ "${AVAILABLE[$path]}" = 1 ] || continue
 	log "latency: $path ($LAT_SECS)"
 	bench_run latency "$path" -publishers 0 -players 1 -streams 1 -reconnect -hold 100ms -duration "$LAT_SECS" -src 127.0.11.0/24 "${URL[$path]}"
@@ -328,7 +367,7 @@ for path in "${PATHS[@]}"; do
 done
 
 # --- 3. session rate at saturation: idle publishers reconnecting without pause -----------------------
-for path in "${PATHS[@]}"; do
+for path in "${SETUP_PATHS[@]}"; do
 	[ "${AVAILABLE[$path]}" = 1 ] || continue
 	log "session rate: $path ($SR_CLIENTS clients, $SR_SECS)"
 	bench_run sessions "$path" -publishers "$SR_CLIENTS" -idle -reconnect -hold 0 -duration "$SR_SECS" -src 127.0.12.0/24 "${URL[$path]}"
