@@ -103,7 +103,7 @@ func (s *session) status() admin.SessionStatus {
 	defer s.mu.Unlock()
 	st := admin.SessionStatus{
 		ID: s.id, Client: s.client.String(), Listener: s.l.cfg.Name, Proto: s.proto,
-		App: s.connect.App, TcURL: s.connect.TcURL, Server: s.serverName(), Backend: s.l.backend.cfg.Name,
+		App: s.connect.App, TcURL: s.connect.TcURL, Server: s.serverName(), Backend: s.backend.cfg.Name,
 		Pick: s.pickReason, Phase: s.phase, Started: s.start,
 		BytesIn: s.counters.ClientToServer.Load(), BytesOut: s.counters.ServerToClient.Load(),
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rtmp-edge/rtmp-edge/edge/certs"
 	"github.com/rtmp-edge/rtmp-edge/routing"
 	"github.com/rtmp-edge/rtmp-edge/rtmpt"
 	"github.com/rtmp-edge/rtmp-edge/upstream"
@@ -38,15 +39,20 @@ type AdminConfig struct {
 const (
 	ProtoRTMP  = "rtmp"
 	ProtoRTMPT = "rtmpt"
+	// ProtoRTMPS and ProtoRTMPTS are RTMP and RTMPT inside TLS, ended at
+	// the edge; the media servers still get plain RTMP.
+	ProtoRTMPS  = "rtmps"
+	ProtoRTMPTS = "rtmpts"
 )
 
 // ListenerConfig is one accepting socket.
 type ListenerConfig struct {
 	Name    string `yaml:"name"`
 	Address string `yaml:"address"`
-	// Protocols: "rtmp", "rtmpt", or both; with both, each connection is told
-	// apart by its first byte (0x03 is RTMP, an ASCII letter is HTTP).
-	// Default: [rtmp].
+	// Protocols: any of "rtmp", "rtmpt", "rtmps", "rtmpts"; with several,
+	// each connection is told apart by its first byte (0x03 is RTMP, an
+	// ASCII letter is HTTP, 0x16 a TLS ClientHello, and inside TLS again
+	// RTMP or HTTP). Default: [rtmp].
 	Protocols []string `yaml:"protocols"`
 	// MaxConn stops accepting at this many open client connections; further
 	// clients wait in the kernel backlog (HAProxy's frontend maxconn). 0 = unlimited.
@@ -71,8 +77,11 @@ type ListenerConfig struct {
 	// doubles the value for its bookkeeping). Default 512 KiB; negative keeps
 	// the kernel's autotuning (unbounded by the edge).
 	SndBuf int `yaml:"sndbuf"`
-	// RTMPT tunes the HTTP tunnel when "rtmpt" is among Protocols.
+	// RTMPT tunes the HTTP tunnel when "rtmpt" or "rtmpts" is among Protocols.
 	RTMPT rtmpt.Config `yaml:"rtmpt"`
+	// TLS is the certificate (and per-SNI certificates and backends) of
+	// rtmps and rtmpts; required with them.
+	TLS certs.Config `yaml:"tls"`
 }
 
 // BackendConfig is one pool of media servers and how to reach them.
@@ -242,9 +251,26 @@ func (c *Config) validate(file bool) error {
 			bound = append(bound, boundAddr{p + ".address", l.Address, host, port})
 		}
 		for j, proto := range l.Protocols {
-			if proto != ProtoRTMP && proto != ProtoRTMPT {
-				add(fmt.Sprintf("%s.protocols[%d]", p, j), fmt.Errorf("must be rtmp or rtmpt, got %q", proto))
+			switch proto {
+			case ProtoRTMP, ProtoRTMPT, ProtoRTMPS, ProtoRTMPTS:
+			default:
+				add(fmt.Sprintf("%s.protocols[%d]", p, j), fmt.Errorf("must be rtmp, rtmpt, rtmps or rtmpts, got %q", proto))
 			}
+		}
+		switch secure := l.serves(ProtoRTMPS) || l.serves(ProtoRTMPTS); {
+		case secure && l.TLS.IsZero():
+			add(p+".tls", errors.New("is required with rtmps and rtmpts: { cert: FILE, key: FILE }"))
+		case secure:
+			// Loads the files: -check reports an unreadable file, a key
+			// that does not match, an expired certificate.
+			add(p+".tls", l.TLS.Validate())
+			for k, sni := range l.TLS.SNI {
+				if sni.Backend != "" && !backends[sni.Backend] {
+					add(fmt.Sprintf("%s.tls.sni[%d].backend", p, k), fmt.Errorf("names backend %q, which is not defined", sni.Backend))
+				}
+			}
+		case !l.TLS.IsZero():
+			add(p+".tls", errors.New("is set, but protocols has neither rtmps nor rtmpts"))
 		}
 		if l.MaxConn < 0 {
 			add(p+".maxconn", fmt.Errorf("must be >= 0 (0 = unlimited), got %d", l.MaxConn))
@@ -267,7 +293,7 @@ func (c *Config) validate(file bool) error {
 		if l.InspectBytes < 0 {
 			add(p+".inspect_bytes", fmt.Errorf("must not be negative, got %d", l.InspectBytes))
 		}
-		if slices.Contains(l.Protocols, ProtoRTMPT) {
+		if l.serves(ProtoRTMPT) || l.serves(ProtoRTMPTS) {
 			add(p, l.RTMPT.Validate())
 		}
 	}

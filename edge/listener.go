@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rtmp-edge/rtmp-edge/edge/certs"
 	"github.com/rtmp-edge/rtmp-edge/rtmpt"
 )
 
@@ -24,6 +25,10 @@ type listener struct {
 	cfg     ListenerConfig
 	backend *backend
 	acc     *acceptor
+	// certs serves the TLS of rtmps and rtmpts; nil when the listener
+	// serves neither. Built with the runtime, so SIGHUP reads the files
+	// again and a session keeps the certificates it was handed.
+	certs *certs.Store
 }
 
 // acceptor owns one listening socket across reloads: it accepts clients and
@@ -87,7 +92,7 @@ func (e *Edge) attach(rt *runtime) {
 		a := e.acceptors[addr]
 		l.acc = a
 		a.slots.setMax(l.cfg.MaxConn)
-		if l.cfg.serves(ProtoRTMPT) && a.tunnel == nil {
+		if (l.cfg.serves(ProtoRTMPT) || l.cfg.serves(ProtoRTMPTS)) && a.tunnel == nil {
 			name := l.cfg.Name
 			ts, err := rtmpt.NewServer(l.cfg.RTMPT, a.serveTunnel, rtmpt.Options{
 				Logger: e.log.With("listener", name),
@@ -106,6 +111,9 @@ func (e *Edge) attach(rt *runtime) {
 			}
 		}
 		a.cur.Store(l)
+		if l.certs != nil {
+			e.metrics.tlsCertificates(l.cfg.Name, l.certs.NotAfter())
+		}
 	}
 }
 
@@ -233,7 +241,8 @@ func (l *listener) handleConn(c net.Conn) {
 	defer l.recoverConn(c, closeConn)
 
 	r := bufio.NewReaderSize(c, 4096)
-	_ = c.SetReadDeadline(time.Now().Add(l.cfg.HandshakeTimeout))
+	handshakeBy := time.Now().Add(l.cfg.HandshakeTimeout)
+	_ = c.SetReadDeadline(handshakeBy)
 	var remote net.Addr
 	if l.cfg.AcceptProxy {
 		src, dst, ok, err := readProxyHeader(r)
@@ -254,6 +263,8 @@ func (l *listener) handleConn(c net.Conn) {
 		return
 	}
 	switch b := first[0]; {
+	case b == tlsHandshake && l.certs != nil:
+		l.serveTLS(c, r, client, local, remote, handshakeBy, closeConn)
 	case b == tlsHandshake:
 		closeConn()
 		l.rejectConn(client, ProtoRTMP, reject("tls", errors.New("TLS (rtmps://) is not served on this listener")))
@@ -264,10 +275,13 @@ func (l *listener) handleConn(c net.Conn) {
 		// 0x03 or another binary version byte: the handshake judges it.
 		s := l.newSession(c, ProtoRTMP, client, local, closeConn)
 		s.run(r)
-	case isHTTPStart(b) && a.tunnel != nil:
+	case isHTTPStart(b) && a.tunnel != nil && l.cfg.serves(ProtoRTMPT):
 		_ = c.SetReadDeadline(time.Time{})
 		_ = a.tunnel.ServeConn(&sniffedConn{Conn: c, r: r, remote: remote})
 		closeConn()
+	case l.cfg.onlyTLS():
+		closeConn()
+		l.rejectConn(client, ProtoRTMP, reject("not_tls", fmt.Errorf("first byte 0x%02x is not a TLS ClientHello; this listener serves only %v (rtmps:// or rtmpts:// URLs)", b, l.cfg.Protocols)))
 	default:
 		closeConn()
 		l.rejectConn(client, ProtoRTMP, reject("not_rtmp", fmt.Errorf("first byte 0x%02x is not %v on this listener", b, l.cfg.Protocols)))
@@ -281,7 +295,12 @@ func isHTTPStart(b byte) bool { return b >= 'A' && b <= 'Z' }
 // current listener of this socket.
 func (a *acceptor) serveTunnel(tc *rtmpt.Conn) {
 	l := a.cur.Load()
-	s := l.newSession(tc, ProtoRTMPT, addrPort(tc.RemoteAddr()), addrPort(tc.LocalAddr()), func() { _ = tc.Close() })
+	proto, info := ProtoRTMPT, tunnelTLS(tc.LocalAddr())
+	if info != nil {
+		proto = ProtoRTMPTS
+	}
+	s := l.newSession(tc, proto, addrPort(tc.RemoteAddr()), addrPort(tc.LocalAddr()), func() { _ = tc.Close() })
+	s.tls, s.backend = info, l.backendFor(info)
 	s.run(bufio.NewReaderSize(tc, 4096))
 }
 

@@ -3,6 +3,7 @@ package edge
 import (
 	goruntime "runtime"
 	"runtime/debug"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -27,6 +28,11 @@ type metrics struct {
 	panics     prometheus.Counter
 	queueWaits prometheus.Histogram
 	reloads    *prometheus.CounterVec
+	// tlsHandshakes counts completed TLS handshakes; sni is the configured
+	// entry that matched ("" for the top-level certificate), never the name
+	// a client sent, which would let clients mint series.
+	tlsHandshakes *prometheus.CounterVec
+	tlsNotAfter   *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer, e *Edge) *metrics {
@@ -62,13 +68,19 @@ func newMetrics(reg prometheus.Registerer, e *Edge) *metrics {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rtmp_edge_reloads_total", Help: "Configuration reloads, by result (ok, failed).",
 		}, []string{"result"}),
+		tlsHandshakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rtmp_edge_tls_handshakes_total", Help: "Completed TLS handshakes (rtmps, rtmpts), by listener, TLS version and the sni entry that matched (\"\" = top-level certificate).",
+		}, []string{"listener", "version", "sni"}),
+		tlsNotAfter: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rtmp_edge_tls_cert_not_after_seconds", Help: "Unix time when the first of a TLS listener's certificates expires: renew (and SIGHUP) before it.",
+		}, []string{"listener"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "rtmp_edge_build_info", Help: "Always 1; the labels say which build runs.",
 	}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(buildVersion(), goruntime.Version()).Set(1)
 	reg.MustRegister(m.sessions, m.active, m.rejected, m.serverUp, m.misrouted, m.retries, m.panics, m.queueWaits,
-		m.reloads, buildInfo, &liveCollector{e: e})
+		m.reloads, m.tlsHandshakes, m.tlsNotAfter, buildInfo, &liveCollector{e: e})
 	// The Go runtime and the process (goroutines, descriptors, RSS): what an
 	// operator looks at first when the edge itself is in doubt. Registering
 	// twice (a registry shared with another component) is not an error here.
@@ -187,6 +199,18 @@ func (m *metrics) connOpened(listener string) {
 func (m *metrics) connClosed(listener string) {
 	if m != nil {
 		m.active.WithLabelValues(listener).Dec()
+	}
+}
+
+func (m *metrics) tlsHandshake(listener, version, sni string) {
+	if m != nil {
+		m.tlsHandshakes.WithLabelValues(listener, version, sni).Inc()
+	}
+}
+
+func (m *metrics) tlsCertificates(listener string, notAfter time.Time) {
+	if m != nil {
+		m.tlsNotAfter.WithLabelValues(listener).Set(float64(notAfter.Unix()))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rtmp-edge/rtmp-edge/edge/certs"
 	"github.com/rtmp-edge/rtmp-edge/routing"
 	"github.com/rtmp-edge/rtmp-edge/upstream"
 )
@@ -93,6 +94,16 @@ func (e *Edge) buildRuntime(cfg Config, old *runtime) (*runtime, changeList, err
 	}
 	for _, lc := range cfg.Listeners {
 		l := &listener{e: e, rt: rt, cfg: lc.withDefaults(), backend: rt.backends[lc.Backend]}
+		if l.cfg.servesTLS() {
+			// Validate loaded the files already; they are read again here
+			// and may have changed since: a failure still refuses the
+			// whole runtime, and the running one keeps its certificates.
+			st, err := certs.NewStore(lc.TLS)
+			if err != nil {
+				return nil, changes, fmt.Errorf("listener %s: tls: %w", lc.Name, err)
+			}
+			l.certs = st
+		}
 		rt.listeners[lc.Address] = l
 		rt.order = append(rt.order, l)
 	}
@@ -158,6 +169,11 @@ func diffListeners(old, rt *runtime, changes *changeList) {
 		case !sameListener(o.cfg, l.cfg):
 			changes.add("listener changed: %s %s", l.cfg.Name, addr)
 		}
+		// Renewed certificates at the same paths are a change the config
+		// file does not show; name what is served now.
+		if l.certs != nil && (!ok || o.certs == nil || o.certs.Describe() != l.certs.Describe()) {
+			changes.add("certificates %s: %s", l.cfg.Name, l.certs.Describe())
+		}
 	}
 }
 
@@ -165,7 +181,11 @@ func sameListener(a, b ListenerConfig) bool {
 	return a.Name == b.Name && slices.Equal(a.Protocols, b.Protocols) && a.MaxConn == b.MaxConn &&
 		a.Backend == b.Backend && a.AcceptProxy == b.AcceptProxy && a.HandshakeTimeout == b.HandshakeTimeout &&
 		a.MaxConnect == b.MaxConnect && a.InspectBytes == b.InspectBytes && a.InspectTime == b.InspectTime &&
-		a.RTMPT == b.RTMPT
+		a.RTMPT == b.RTMPT && sameTLS(a.TLS, b.TLS)
+}
+
+func sameTLS(a, b certs.Config) bool {
+	return a.Cert == b.Cert && a.Key == b.Key && a.MinVersion == b.MinVersion && slices.Equal(a.SNI, b.SNI)
 }
 
 // changeList collects what a reload changed, for its one log line.

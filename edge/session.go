@@ -41,14 +41,22 @@ const (
 // exactly once by finish, which settles the lease, the listener slot, the
 // metrics, the registry entry and the log line.
 type session struct {
-	id     string
-	e      *Edge
-	l      *listener // of the runtime the session started with
-	proto  string
-	client netip.AddrPort
-	local  netip.AddrPort
-	start  time.Time
-	conn   net.Conn
+	id string
+	e  *Edge
+	l  *listener // of the runtime the session started with
+	// backend is the listener's, or the one a TLS client's SNI entry names.
+	backend *backend
+	proto   string
+	// tls is set for rtmps and rtmpts sessions.
+	tls *tlsInfo
+	// handshakeBy, when set, is the deadline of the client handshake and
+	// connect: a TLS client's budget started at accept, before its TLS
+	// handshake, not when its RTMP handshake began.
+	handshakeBy time.Time
+	client      netip.AddrPort
+	local       netip.AddrPort
+	start       time.Time
+	conn        net.Conn
 	// release frees what the accepting side holds for this conn (its
 	// listener slot); called once, by finish.
 	release func()
@@ -85,7 +93,7 @@ type session struct {
 
 func (l *listener) newSession(c net.Conn, proto string, client, local netip.AddrPort, release func()) *session {
 	s := &session{
-		e: l.e, l: l, proto: proto, client: client, local: local, start: time.Now(), conn: c,
+		e: l.e, l: l, backend: l.backend, proto: proto, client: client, local: local, start: time.Now(), conn: c,
 		release: release, phase: phaseHandshake,
 	}
 	s.ctx, s.cancel = context.WithCancel(l.e.base)
@@ -152,7 +160,11 @@ func (s *session) run(r *bufio.Reader) {
 func (s *session) setup(r *bufio.Reader) *rejection {
 	cfg := &s.l.cfg
 	conn := s.conn
-	_ = conn.SetDeadline(time.Now().Add(cfg.HandshakeTimeout))
+	handshakeBy := s.handshakeBy
+	if handshakeBy.IsZero() {
+		handshakeBy = time.Now().Add(cfg.HandshakeTimeout)
+	}
+	_ = conn.SetDeadline(handshakeBy)
 	hs, err := handshake.Serve(r, conn)
 	if err != nil {
 		return rejectionFor("handshake", err)
@@ -169,7 +181,7 @@ func (s *session) setup(r *bufio.Reader) *rejection {
 	}
 	_ = conn.SetDeadline(time.Time{})
 
-	b := s.l.backend
+	b := s.backend
 	kind, kindReason := b.pool.Classifier().Classify(routing.ConnectInfo{
 		App: cs.connect.App, TcURL: cs.connect.TcURL, FlashVer: cs.connect.FlashVer, Type: cs.connect.Type,
 	})
@@ -220,7 +232,7 @@ func (s *session) setup(r *bufio.Reader) *rejection {
 func (s *session) commandSeen(cmd *amf0.StreamCommand) {
 	s.mu.Lock()
 	s.command = cmd
-	if cmd.Name == "publish" && !s.server.Upload() && s.l.backend.hasUploadServer() {
+	if cmd.Name == "publish" && !s.server.Upload() && s.backend.hasUploadServer() {
 		s.misrouted = true
 	}
 	attrs := []any{
@@ -228,6 +240,7 @@ func (s *session) commandSeen(cmd *amf0.StreamCommand) {
 		"app", s.connect.App, "tcurl", s.connect.TcURL, "stream", cmd.Stream, "kind", commandKind(cmd),
 		"server", s.server.Name, "pick", s.pickReason,
 	}
+	attrs = append(attrs, s.tls.attrs()...)
 	s.mu.Unlock()
 	s.e.log.Info("session start", attrs...)
 }
@@ -278,7 +291,7 @@ func readConnect(r *bufio.Reader, cs *clientStream, limit int) ([]byte, error) {
 // another one tried, up to the backend's retries: the client has received
 // nothing from a media server yet, so it never notices.
 func (s *session) dialServer(replay []byte) (net.Conn, *rejection) {
-	b := s.l.backend
+	b := s.backend
 	m := s.e.metrics
 	s.mu.Lock()
 	kind := s.kind
@@ -416,6 +429,7 @@ func (s *session) logRejected(rej *rejection) {
 		slog.String("proto", s.proto), slog.String("reason", rej.Error()), slog.String("label", rej.label),
 		slog.String("duration", time.Since(s.start).Round(time.Millisecond).String()),
 	}
+	attrs = append(attrs, s.tls.slogAttrs()...)
 	if s.routed {
 		attrs = append(attrs, slog.String("app", s.connect.App), slog.String("tcurl", s.connect.TcURL),
 			slog.String("flashver", s.connect.FlashVer), slog.String("kind", s.kind.String()))
@@ -434,6 +448,7 @@ func (s *session) logEnded(end string) {
 		"kind", s.kind.String(), "reason", s.kindReason, "digest", s.digest,
 		"server", s.serverName(), "pick", s.pickReason, "attempts", s.attempts,
 	}
+	attrs = append(attrs, s.tls.attrs()...)
 	if s.command != nil {
 		attrs = append(attrs, "command", s.command.Name, "stream", s.command.Stream)
 	}
@@ -449,10 +464,11 @@ func (s *session) logEnded(end string) {
 
 // rejectConn logs and counts a connection closed before it became a session
 // (not RTMP, refused TLS or RTMPE, a bad PROXY header).
-func (l *listener) rejectConn(client netip.AddrPort, proto string, rej *rejection) {
+func (l *listener) rejectConn(client netip.AddrPort, proto string, rej *rejection, extra ...slog.Attr) {
 	l.e.metrics.reject(l.cfg.Name, rej.label)
-	l.e.logRejection(l.cfg.Name, rej.label, slog.String("client", client.String()), slog.String("listener", l.cfg.Name),
-		slog.String("proto", proto), slog.String("reason", rej.Error()), slog.String("label", rej.label))
+	attrs := append([]slog.Attr{slog.String("client", client.String()), slog.String("listener", l.cfg.Name),
+		slog.String("proto", proto), slog.String("reason", rej.Error()), slog.String("label", rej.label)}, extra...)
+	l.e.logRejection(l.cfg.Name, rej.label, attrs...)
 }
 
 // logRejection writes a "session rejected" line, rate-limited per listener

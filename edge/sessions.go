@@ -56,7 +56,7 @@ func (t *sessionTable) remove(s *session) {
 	s.mu.Lock()
 	key, hasServer := serverKey{}, s.server != nil
 	if hasServer {
-		key = serverKey{s.l.backend.cfg.Name, s.server.Name}
+		key = serverKey{s.backend.cfg.Name, s.server.Name}
 	}
 	s.mu.Unlock()
 	t.mu.Lock()
@@ -118,7 +118,7 @@ func (t *sessionTable) traffic() (total byteTotals, byServer map[serverKey]byteT
 		}
 		s.mu.Lock()
 		if s.server != nil {
-			k := serverKey{s.l.backend.cfg.Name, s.server.Name}
+			k := serverKey{s.backend.cfg.Name, s.server.Name}
 			v := byServer[k]
 			v.in += in
 			v.out += out
