@@ -299,7 +299,7 @@ backends:
 		`line 8: listeners[1].name: duplicate listener name "rtmp"`,
 		`line 9: listeners[1].address: "0.0.0.0:1935" and listeners[0].address ":1935" both take port 1935: give each its own port or address`,
 		`line 10: listeners[1].backend: names backend "nosuch", which is not defined`,
-		`line 11: listeners[1].protocols[1]: must be rtmp or rtmpt, got "quic"`,
+		`line 11: listeners[1].protocols[1]: must be rtmp, rtmpt, rtmps or rtmpts, got "quic"`,
 		"line 14: backends[0]: unknown key queue_timout (did you mean queue_timeout?)",
 		`line 15: backends[0].balance: must be "roundrobin" or "leastconn", got "fastest"`,
 		`line 18: backends[0].servers[1].name: duplicate "a" (also servers[0])`,
