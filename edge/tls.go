@@ -84,6 +84,12 @@ func (l *listener) serveTLS(c net.Conn, r *bufio.Reader, client, local netip.Add
 		closeConn()
 		l.rejectConn(client, ProtoRTMPS, reject("rtmpe", fmt.Errorf("handshake: RTMPE inside TLS (C0=%d) cannot be routed; the client must use plain rtmps", b)), info.slogAttrs()...)
 	case b < ' ' && b != tlsHandshake && l.cfg.serves(ProtoRTMPS):
+		// The relay bounds the send buffer of TCP clients only; under TLS
+		// the socket is here, and a viewer that stops reading must cost
+		// no more than a plain one.
+		if tcp, ok := c.(*net.TCPConn); ok && l.cfg.sndBuf() > 0 {
+			_ = tcp.SetWriteBuffer(l.cfg.sndBuf())
+		}
 		s := l.newSession(tc, ProtoRTMPS, client, local, closeConn)
 		s.tls, s.handshakeBy, s.backend = info, handshakeBy, l.backendFor(info)
 		s.run(tr)
