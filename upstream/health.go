@@ -24,6 +24,9 @@ type HealthCheck struct {
 	// that expects the header resets an rtmp probe without one, so the probe
 	// sends it too, naming the edge's own addresses (checks never act for a client).
 	ProxyProtocol string
+	// OnConnectResult, when set, receives the server's connect reply after every successful
+	// rtmp probe (from Run's goroutine): the shape the edge answers clients' connects in.
+	OnConnectResult func(ConnectResult)
 }
 
 // Run probes every Interval until ctx is done. A probe runs at once, then one per tick; probes
@@ -86,7 +89,11 @@ func (h *HealthCheck) probe(ctx context.Context, cfg CheckConfig) (err error) {
 	defer cancel()
 	switch cfg.Type {
 	case CheckRTMP:
-		return probeRTMP(ctx, h.Address, cfg.App, h.ProxyProtocol)
+		res, err := probeRTMPResult(ctx, h.Address, cfg.App, h.ProxyProtocol)
+		if err == nil && h.OnConnectResult != nil {
+			h.OnConnectResult(res)
+		}
+		return err
 	default:
 		return probeTCP(ctx, h.Address)
 	}

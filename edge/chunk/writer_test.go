@@ -214,7 +214,9 @@ func FuzzWriter(f *testing.F) {
 				csid = 320 + uint32(s[3])
 			}
 			typ := s[1] % 23
-			if typ == TypeAbort || typ == 0 {
+			// Set Chunk Size and Abort change the reader's state: the
+			// script writes the former through AppendSetChunkSize only.
+			if typ == TypeSetChunkSize || typ == TypeAbort || typ == 0 {
 				typ = TypeCommandAMF0
 			}
 			switch s[2] % 4 {
