@@ -13,14 +13,15 @@ const chromiumRun = 2 * time.Minute
 
 // chromiumArgs are the flags of every headless run: as root Chromium needs
 // --no-sandbox; the rest keep it from phoning home (updates, sync, field
-// trials), and the resolver rule makes every host name but loopback fail, so
-// the page under test can reach nothing beyond 127.0.0.0/8.
+// trials), and the resolver rule makes every host but localhost and 127.*
+// fail to resolve (the rule applies to address literals too, hence the
+// exception), so the page under test can reach nothing beyond 127.0.0.0/8.
 func chromiumArgs(profile string) []string {
 	return []string{
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-extensions", "--disable-default-apps", "--no-default-browser-check",
-		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost",
+		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.*",
 		"--user-data-dir=" + profile,
 	}
 }
