@@ -60,6 +60,7 @@ func TestBalanceWeightsAndStickiness(t *testing.T) {
 		got[s.Server]++
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
+		logTrouble(t, c.edge)
 		t.Fatalf("session lines: players per server %v, want %v", got, want)
 	}
 
@@ -90,4 +91,16 @@ func seed(t *testing.T) uint64 {
 	}
 	t.Logf("seed %d (RTMP_EDGE_SEED=%d repeats this run)", s, s)
 	return s
+}
+
+// logTrouble logs the edge's WARN and ERROR lines and the sessions that took
+// more than one attempt: what can make a balance test's counts differ (a
+// health check that timed out on a loaded machine, a retried dial).
+func logTrouble(t *testing.T, e *harness.Edge) {
+	t.Helper()
+	for _, l := range e.Logs() {
+		if lvl := l.Str("level"); lvl == "WARN" || lvl == "ERROR" || (l.Msg() == "session end" && l.Str("attempts") != "1") {
+			t.Logf("edge: %v", l)
+		}
+	}
 }
