@@ -120,6 +120,14 @@ func TestAPIEndSessionAndForgetStick(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := c.edge.WaitSessionStart(t, p.LocalAddr(), 15*time.Second)
+	for k, want := range map[string]string{"listener": "rtmp", "proto": "rtmp", "app": "live", "stream": "ops", "kind": "play", "tcurl": "rtmp://" + c.rtmp + "/live"} {
+		if got := start.Str(k); got != want {
+			t.Errorf("session start line %s = %q, want %q", k, got, want)
+		}
+	}
+	if start.Str("id") == "" || start.Str("server") == "" || start.Str("pick") == "" {
+		t.Errorf("session start line without id, server or pick: %v", start)
+	}
 	s, err := api.SessionOf(p.LocalAddr())
 	if err != nil {
 		t.Fatal(err)

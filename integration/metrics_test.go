@@ -95,6 +95,16 @@ func TestMetricsLiveBytes(t *testing.T) {
 		}
 	}
 
+	// A live upload shows in the log before it ends.
+	start, err := c.edge.AwaitLog(func(l harness.LogLine) bool {
+		return l.Msg() == "session start" && l.ClientIP() == harness.ClientIP(104, 1)
+	}, time.Second)
+	if err != nil {
+		t.Errorf("no session start line for the live publisher: %v", err)
+	} else if start.Str("kind") != "publish" || start.Str("stream") != "counted" || start.Str("server") != "media03" {
+		t.Errorf("session start of the publisher: %v; want kind publish, stream counted, server media03", start)
+	}
+
 	// Mid-stream, really: the publisher is still sending.
 	if exited, err := pub.Exited(); exited {
 		t.Fatalf("the publisher ended before the check: %v", err)

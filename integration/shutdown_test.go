@@ -183,3 +183,33 @@ func TestShutdownHungServer(t *testing.T) {
 		t.Error("the player is still connected after the edge exited")
 	}
 }
+
+// TestSecondSignalExitsAtOnce: a second SIGTERM/SIGINT during the grace
+// period ends the edge at once with status 1, the operator's way out of a long
+// -grace. With -grace 60s and a session that never ends by itself, an edge
+// that ignores the second signal stays up for the whole minute.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, clusterOptions{servers: 1, edgeArgs: []string{"-grace", "60s"}})
+	p := harness.StartPlayer(t, harness.PlayerOptions{Addr: c.rtmp, LocalIP: harness.ClientIP(103, 10), Stream: "idle"})
+	c.edge.WaitSessionStart(t, p.LocalAddr(), 15*time.Second)
+	c.edge.Signal(syscall.SIGTERM)
+	// The second signal counts only once the first was handled, which /healthz
+	// turning 503 shows.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if code, _, _ := c.edge.Healthz(); code == http.StatusServiceUnavailable {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/healthz did not answer 503 within 10s of SIGTERM")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.edge.Signal(syscall.SIGINT)
+	if err := c.edge.Proc.Wait(20 * time.Second); err == nil || c.edge.Proc.ExitedAt().IsZero() {
+		t.Fatalf("after a second signal: %v (exit code %d), want an exit with status 1 well before -grace 60s", err, c.edge.Proc.ExitCode())
+	}
+	if code := c.edge.Proc.ExitCode(); code != 1 {
+		t.Errorf("exit code after a second signal %d, want 1", code)
+	}
+}
