@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime/debug"
 	"time"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -32,7 +34,10 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 		writeHTTPError(ctx, fasthttp.StatusMethodNotAllowed)
 		return
 	}
-	p, err := parsePath(string(ctx.RequestURI()))
+	// A view of fasthttp's URI bytes, valid for this request: parsePath and
+	// everything below use p.id only to look the session up and to format
+	// errors, and keep no reference, so the conversion need not copy.
+	p, err := parsePath(bytesView(ctx.RequestURI()))
 	switch {
 	case errors.Is(err, errUnknownPath):
 		s.refuse(RejectPath, ctx.RemoteAddr(), fmt.Errorf("%w: %.64q", err, ctx.RequestURI()))
@@ -87,7 +92,7 @@ const maxEvictions = 4
 // (reason is then a Reject* constant).
 func (s *Server) openSession(remote, local net.Addr) (sess *session, reason string, err error) {
 	now := time.Now()
-	sess = &session{srv: s, ip: ipString(remote), opened: now}
+	sess = &session{srv: s, ip: ipString(remote), addr: addrIP(remote), opened: now}
 	sess.conn = newConn(sess, s.cfg.Buffer, s.mem, remote, local)
 	sess.touch(now)
 	for try := 0; ; try++ {
@@ -123,7 +128,7 @@ func (s *Server) serveSession(ctx *fasthttp.RequestCtx, p tunnelPath, body []byt
 		writeReply(ctx, fasthttp.StatusNotFound, nil)
 		return
 	}
-	if ip := ipString(ctx.RemoteAddr()); ip != sess.ip {
+	if !sess.ownedBy(ctx.RemoteAddr()) {
 		// Indistinguishable from an unknown id, and changes nothing: the
 		// owner's idle clock is not reset either.
 		s.refuse(RejectForeignIP, ctx.RemoteAddr(), fmt.Errorf("%s for session %s of client %s", p.cmd, sess.id, sess.ip))
@@ -175,6 +180,27 @@ func (s *Server) serveParseError(ctx *fasthttp.RequestCtx, err error) {
 		s.refuse(RejectBadRequest, ctx.RemoteAddr(), err)
 		writeHTTPError(ctx, fasthttp.StatusBadRequest)
 	}
+}
+
+// bytesView returns b as a string without copying. The string is valid only
+// while b is unchanged (for a request's URI: until the handler returns), so
+// nothing may keep it.
+func bytesView(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// addrIP returns the IP of a connection address without allocating (it is
+// compared on every request), IPv4-mapped IPv6 unmapped as ipString does.
+func addrIP(a net.Addr) netip.Addr {
+	if t, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(t.IP)
+		return ip.Unmap()
+	}
+	ip, _ := netip.ParseAddr(ipString(a))
+	return ip.Unmap()
 }
 
 // ipString returns the IP of a connection address, the key sessions belong to.

@@ -64,7 +64,14 @@ func parsePath(uri string) (tunnelPath, error) {
 	if n == 0 {
 		return tunnelPath{}, errUnknownPath
 	}
-	p := tunnelPath{cmd: command(segs[0])}
+	// The command is one of the constants, never a slice of uri: the caller
+	// may pass a view of a buffer that is reused after the request.
+	var p tunnelPath
+	for _, c := range [...]command{cmdFCS, cmdOpen, cmdSend, cmdIdle, cmdClose} {
+		if segs[0] == string(c) {
+			p.cmd = c
+		}
+	}
 	switch p.cmd {
 	case cmdFCS:
 		if n != 2 || (segs[1] != "ident2" && segs[1] != "ident") {
@@ -89,7 +96,7 @@ func parsePath(uri string) (tunnelPath, error) {
 		if !validID(segs[1]) {
 			return tunnelPath{}, errBadID
 		}
-		p.id = segs[1]
+		p.id = segs[1] // may be a view of the caller's buffer: see parsePath's callers
 		if n == 3 {
 			seq, err := parseSeq(segs[2])
 			if err != nil {

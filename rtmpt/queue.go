@@ -29,7 +29,9 @@ type byteQueue struct {
 	// graceful end); wErr is returned to producers. Both nil while open.
 	rErr error
 	wErr error
-	// wake is closed and replaced on every change, waking blocked callers.
+	// wake, when a caller waits, is closed at the next change, waking
+	// every waiter. It is made only when someone waits (wakeLocked), so a
+	// change nobody waits for (most of them) allocates nothing.
 	wake chan struct{}
 }
 
@@ -46,20 +48,31 @@ const (
 // newByteQueue returns an empty queue of limit bytes whose backing array is
 // charged to mem (nil: not accounted).
 func newByteQueue(limit int, mem *budget) *byteQueue {
-	return &byteQueue{limit: limit, mem: mem, wake: make(chan struct{})}
+	return &byteQueue{limit: limit, mem: mem}
 }
 
 // signalLocked wakes every waiter. Call with mu held.
 func (q *byteQueue) signalLocked() {
-	close(q.wake)
-	q.wake = make(chan struct{})
+	if q.wake != nil {
+		close(q.wake)
+		q.wake = nil
+	}
+}
+
+// wakeLocked returns the channel closed at the next change. Call with mu
+// held.
+func (q *byteQueue) wakeLocked() <-chan struct{} {
+	if q.wake == nil {
+		q.wake = make(chan struct{})
+	}
+	return q.wake
 }
 
 // changed returns a channel closed at the next change of the queue.
 func (q *byteQueue) changed() <-chan struct{} {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.wake
+	return q.wakeLocked()
 }
 
 // write appends all of p, blocking while the queue is full, until done is
@@ -89,7 +102,7 @@ func (q *byteQueue) write(p []byte, done <-chan struct{}) (int, error) {
 			q.mu.Unlock()
 			continue
 		}
-		wake := q.wake
+		wake := q.wakeLocked()
 		q.mu.Unlock()
 		select {
 		case <-wake:
@@ -135,7 +148,7 @@ func (q *byteQueue) read(p []byte, done <-chan struct{}) (int, error) {
 			q.mu.Unlock()
 			return 0, nil
 		}
-		wake := q.wake
+		wake := q.wakeLocked()
 		q.mu.Unlock()
 		select {
 		case <-wake:
@@ -216,6 +229,17 @@ func (q *byteQueue) appendLocked(p []byte) error {
 	q.buf = append(q.buf, p...)
 	q.signalLocked()
 	return nil
+}
+
+// trim gives the backing array back if nothing is pending: the reaper calls
+// it for quiet sessions, so the small array kept for steady traffic is not
+// kept by a session that has gone idle.
+func (q *byteQueue) trim() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.lenLocked() == 0 && q.buf != nil {
+		q.dropLocked()
+	}
 }
 
 // pending reports how many bytes wait in the queue.

@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +23,12 @@ const (
 	// handler closed: "the server is closing" in Red5's convention.
 	closingInterval = 0
 )
+
+// trimAfter is how long a session goes without requests before the reaper
+// gives back its drained queue arrays: long enough that steady polling
+// (every few ms to 500 ms) keeps reusing them, short enough that idle
+// sessions cost only their structs.
+const trimAfter = time.Second
 
 // endReason says why a session ended, for logs and counters.
 type endReason string
@@ -71,7 +79,8 @@ func (r endReason) failed() bool { return r.refusal() != "" }
 type session struct {
 	srv     *Server
 	id      string
-	ip      string
+	ip      string     // the owner's IP as text: the per-IP key, logs
+	addr    netip.Addr // the same, compared on every request
 	conn    *Conn
 	release func() // gives back the MaxSessions / MaxSessionsPerIP slots
 	opened  time.Time
@@ -98,6 +107,15 @@ type session struct {
 	ended    bool
 
 	endOnce sync.Once
+}
+
+// ownedBy reports whether remote is the session's owner IP. An address that
+// is not an IP (a test's pipe) is compared as text.
+func (s *session) ownedBy(remote net.Addr) bool {
+	if s.addr.IsValid() {
+		return addrIP(remote) == s.addr
+	}
+	return ipString(remote) == s.ip
 }
 
 func (s *session) touch(now time.Time) { s.lastActive.Store(now.UnixNano()) }
@@ -381,9 +399,14 @@ func (s *session) expire(now time.Time) {
 	if s.handlerClosed.Load() {
 		idle, reason = min(idle, s.srv.cfg.OpenTimeout), endHandlerLinger
 	}
-	if now.Sub(time.Unix(0, s.lastActive.Load())) > idle {
+	quiet := now.Sub(time.Unix(0, s.lastActive.Load()))
+	if quiet > idle {
 		s.end(reason)
 		return
+	}
+	if quiet > trimAfter {
+		s.conn.in.trim()
+		s.conn.out.trim()
 	}
 	s.mu.Lock()
 	gap := !s.gapSince.IsZero() && !s.inFlight && now.Sub(s.gapSince) > s.srv.cfg.IdleTimeout
