@@ -7,13 +7,17 @@
 //
 //	GET    /healthz                                   "ok" 200, or 503 "shutting down" once shutdown began; never needs the token
 //	GET    /metrics                                   Options.Metrics (Prometheus text format)
-//	GET    /api/v1/backends                           {"backends":[BackendStatus...]}
-//	GET    /api/v1/sessions                           {"sessions":[SessionStatus...]}
+//	GET    /api/v1/backends                           {"backends":[BackendStatus...],"time":"..."}
+//	GET    /api/v1/sessions                           {"sessions":[SessionStatus...],"time":"..."}
 //	PUT    /api/v1/backends/{backend}/servers/{server} {"state":"ready|drain|maint"} and/or {"weight":0..256} → the ServerStatus after
 //	DELETE /api/v1/sessions/{id}                      ends one session → 204
 //	DELETE /api/v1/backends/{backend}/stick/{ip}      forgets one client's affinity → 204
 //	GET    /                                          the live stats page
 //	POST   /login, /logout                            the stats page's sign-in with a token (see below)
+//
+// "time" is the edge's clock when the list was taken (RFC 3339, in ms): rates
+// are byte deltas over it and ages are counted from it, so neither network
+// jitter nor a browser's wrong clock distorts them.
 //
 // Errors are JSON, {"error":"..."}: 400 for a bad body (unknown field, bad
 // state or weight, more than 4 KiB), 401 without the token, 403 for a
@@ -157,11 +161,17 @@ type Options struct {
 
 // NewHandler returns the admin endpoint for src.
 func NewHandler(src Source, opts Options) http.Handler {
+	return newHandler(src, opts, time.Now)
+}
+
+// newHandler takes the clock that stamps the list answers, so a test can
+// step it one poll at a time.
+func newHandler(src Source, opts Options, now func() time.Time) http.Handler {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &handler{src: src, token: opts.Token, log: log, mux: http.NewServeMux()}
+	h := &handler{src: src, token: opts.Token, log: log, mux: http.NewServeMux(), now: now}
 	if h.token != "" {
 		h.cookie = cookieValue(h.token)
 	}
@@ -187,6 +197,7 @@ type handler struct {
 	cookie string // the login cookie's expected value, derived from token
 	log    *slog.Logger
 	mux    *http.ServeMux
+	now    func() time.Time
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 const testToken = "s3cret-token"
@@ -148,6 +149,20 @@ func sorted(s ...string) []string {
 	return s
 }
 
+// checkStamp wants a list answer's "time": the edge's clock now, RFC 3339
+// UTC with milliseconds.
+func checkStamp(t *testing.T, v any) {
+	t.Helper()
+	str, _ := v.(string)
+	at, err := time.Parse("2006-01-02T15:04:05.000Z", str)
+	if err != nil {
+		t.Fatalf("time %v: %v", v, err)
+	}
+	if d := time.Since(at); d < -time.Second || d > time.Minute {
+		t.Errorf("time %s is %v away from now", str, d)
+	}
+}
+
 func TestHealthz(t *testing.T) {
 	for _, token := range []string{"", testToken} {
 		t.Run(fmt.Sprintf("token=%q", token), func(t *testing.T) {
@@ -192,9 +207,10 @@ func TestBackendsJSON(t *testing.T) {
 		t.Fatalf("%d %s: %s", a.status, a.header.Get("Content-Type"), a.body)
 	}
 	top := a.json(t)
-	if got := keys(top); !slices.Equal(got, []string{"backends"}) {
+	if got := keys(top); !slices.Equal(got, []string{"backends", "time"}) {
 		t.Fatalf("top-level keys %v", got)
 	}
+	checkStamp(t, top["time"])
 	bs := top["backends"].([]any)
 	if len(bs) != 1 {
 		t.Fatalf("%d backends, want 1", len(bs))
@@ -233,9 +249,10 @@ func TestSessionsJSON(t *testing.T) {
 		t.Fatalf("%d %s", a.status, a.body)
 	}
 	top := a.json(t)
-	if got := keys(top); !slices.Equal(got, []string{"sessions"}) {
+	if got := keys(top); !slices.Equal(got, []string{"sessions", "time"}) {
 		t.Fatalf("top-level keys %v", got)
 	}
+	checkStamp(t, top["time"])
 	ss := top["sessions"].([]any)
 	if len(ss) != 2 {
 		t.Fatalf("%d sessions, want 2", len(ss))
@@ -262,13 +279,13 @@ func TestEmptyListsAreArrays(t *testing.T) {
 	if a := r.do("GET", "/api/v1/backends", ""); !bytes.Contains(a.body, []byte(`"servers":[]`)) {
 		t.Errorf("backend without servers: %s", a.body)
 	}
-	if a := r.do("GET", "/api/v1/sessions", ""); strings.TrimSpace(string(a.body)) != `{"sessions":[]}` {
+	if a := r.do("GET", "/api/v1/sessions", ""); !strings.HasPrefix(string(a.body), `{"sessions":[],"time":`) {
 		t.Errorf("no sessions: %s", a.body)
 	}
 	r.src.mu.Lock()
 	r.src.backends = nil
 	r.src.mu.Unlock()
-	if a := r.do("GET", "/api/v1/backends", ""); strings.TrimSpace(string(a.body)) != `{"backends":[]}` {
+	if a := r.do("GET", "/api/v1/backends", ""); !strings.HasPrefix(string(a.body), `{"backends":[],"time":`) {
 		t.Errorf("no backends: %s", a.body)
 	}
 }

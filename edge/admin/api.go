@@ -47,6 +47,12 @@ func writeSourceError(w http.ResponseWriter, err error) {
 	}
 }
 
+// stamp is the list answers' "time": milliseconds, the precision every
+// browser's Date.parse reads.
+func (h *handler) stamp() string {
+	return h.now().UTC().Format("2006-01-02T15:04:05.000Z")
+}
+
 func (h *handler) backends(w http.ResponseWriter, r *http.Request) {
 	b := h.src.Backends()
 	if b == nil {
@@ -59,7 +65,8 @@ func (h *handler) backends(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Backends []BackendStatus `json:"backends"`
-	}{b})
+		Time     string          `json:"time"`
+	}{b, h.stamp()})
 }
 
 func (h *handler) sessions(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +76,8 @@ func (h *handler) sessions(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, struct {
 		Sessions []SessionStatus `json:"sessions"`
-	}{s})
+		Time     string          `json:"time"`
+	}{s, h.stamp()})
 }
 
 // decodeUpdate reads one ServerUpdate: bounded, strict (a misspelt field is

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -81,6 +82,20 @@ func lastLinesOf(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// stepClock is the edge's clock for a page on virtual time: the browser
+// polls as fast as it can in real time, so each answer is stamped half a
+// second after the previous one (two answers a poll), as if polled live.
+func stepClock() func() time.Time {
+	var mu sync.Mutex
+	at := time.Now()
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		at = at.Add(500 * time.Millisecond)
+		return at
+	}
 }
 
 // demoSource is a small but busy edge: two backends, a server down with a
@@ -172,7 +187,7 @@ func TestPageInChromium(t *testing.T) {
 	src := demoSource()
 	// A client picks its stream name; the page must show it as text.
 	src.sessions[5].Stream = `<img src=x onerror="document.title='owned'">`
-	srv := httptest.NewServer(NewHandler(src, Options{}))
+	srv := httptest.NewServer(newHandler(src, Options{}, stepClock()))
 	defer srv.Close()
 
 	dom := string(runChromium(t, srv.URL+"/", 3000, "--dump-dom"))
@@ -287,7 +302,7 @@ func TestPageInChromium(t *testing.T) {
 // TestPageScreenshot keeps a picture of the page as a test artifact, in
 // $RTMP_EDGE_ARTIFACTS (default: <tmp>/rtmp-edge-artifacts).
 func TestPageScreenshot(t *testing.T) {
-	srv := httptest.NewServer(NewHandler(demoSource(), Options{}))
+	srv := httptest.NewServer(newHandler(demoSource(), Options{}, stepClock()))
 	defer srv.Close()
 	dir := os.Getenv("RTMP_EDGE_ARTIFACTS")
 	if dir == "" {
@@ -313,5 +328,22 @@ func TestPageScreenshot(t *testing.T) {
 			t.Fatalf("screenshot is not a plausible PNG (%d bytes)", len(png))
 		}
 		t.Logf("screenshot: %s", file)
+	}
+}
+
+// TestPageUsesEdgeClock: ages count from the edge's clock in each answer,
+// not the browser's, which may be hours off on an operator's laptop.
+func TestPageUsesEdgeClock(t *testing.T) {
+	src := newFake()
+	clock := stepClock()
+	edgeNow := clock().Add(2 * time.Hour) // the edge's clock runs 2 h ahead of this machine's
+	src.sessions[0].Started = edgeNow.Add(-5 * time.Minute)
+	src.sessions = src.sessions[:1]
+	srv := httptest.NewServer(newHandler(src, Options{}, func() time.Time { return clock().Add(2 * time.Hour) }))
+	defer srv.Close()
+	dom := string(runChromium(t, srv.URL+"/", 3000, "--dump-dom"))
+	age := element(dom, "td", `class="r num age"`)
+	if !regexp.MustCompile(`>5m0\d+s$`).MatchString(age) {
+		t.Errorf("age of a session started 5 min ago by the edge's clock: %q", age)
 	}
 }
