@@ -54,7 +54,16 @@ func TestServerKilled(t *testing.T) {
 	}
 
 	c.media[victim].Start()
-	c.edge.WaitLog(t, func(l harness.LogLine) bool {
+	up := c.edge.WaitLog(t, func(l harness.LogLine) bool {
 		return l.Msg() == "server up" && l.Str("server") == victim
 	}, 20*time.Second)
+	// A server coming back is good news (INFO); one going away is a warning.
+	if lvl := up.Str("level"); lvl != "INFO" {
+		t.Errorf("server up line at level %s, want INFO", lvl)
+	}
+	for _, l := range c.edge.Logs() {
+		if l.Msg() == "server down" && l.Str("server") == victim && l.Str("level") != "WARN" {
+			t.Errorf("server down line at level %s, want WARN", l.Str("level"))
+		}
+	}
 }

@@ -22,6 +22,14 @@ func TestRTMPT(t *testing.T) {
 	pub := harness.Publish(t, url("rtmpt", c.rtmpt, "tun"), flv)
 	c.media["media03"].WaitStat(t, "publisher of tun (over rtmpt)", hasPublisher("tun"), 20*time.Second)
 	c.waitMirrored(t, "tun")
+	// The tunnel of the live publisher is counted while it lasts.
+	m, err := c.edge.Scrape()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, found := m.Sum("rtmp_edge_rtmpt_sessions", map[string]string{"listener": "rtmpt"}); v != 1 {
+		t.Errorf(`rtmp_edge_rtmpt_sessions{listener="rtmpt"} = %v (found %v) with one publisher tunnelled, want 1`, v, found)
+	}
 
 	t.Run("ffmpeg-play", func(t *testing.T) {
 		got, err := harness.PlayFFmpeg(url("rtmpt", c.rtmpt, "tun"), 3*time.Second)
