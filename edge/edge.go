@@ -50,6 +50,10 @@ type Options struct {
 	// Registry receives the metrics; nil means a registry of the edge's own,
 	// served on Config.Admin.Address.
 	Registry *prometheus.Registry
+	// Inherit is what an upgrade's old process handed over (see
+	// ReceiveInheritance): its sockets are used instead of binding anew,
+	// its state restored. nil for a normal start.
+	Inherit *Inheritance
 }
 
 // Edge runs the listeners, backends and sessions of successive Configs.
@@ -76,6 +80,9 @@ type Edge struct {
 	// waits of sessions that are still being set up.
 	base       context.Context
 	cancelBase context.CancelFunc
+	inherit    *Inheritance  // until Listen took its sockets
+	started    chan struct{} // closed once Serve accepts
+
 	// stopping is set once shutdown began: /healthz answers 503, new clients
 	// are refused.
 	stopping atomic.Bool
@@ -88,6 +95,7 @@ func New(cfg Config, opts Options) (*Edge, error) {
 	e := &Edge{
 		log: opts.Logger, registry: opts.Registry,
 		acceptors: map[string]*acceptor{}, pools: map[string]*poolState{},
+		inherit: opts.Inherit, started: make(chan struct{}),
 	}
 	if e.log == nil {
 		e.log = slog.Default()
@@ -105,6 +113,9 @@ func New(cfg Config, opts Options) (*Edge, error) {
 	e.metrics = newMetrics(e.registry, e)
 	e.commitPools(rt, &changes)
 	e.rt.Store(rt)
+	if e.inherit != nil {
+		e.restore(e.inherit)
+	}
 	return e, nil
 }
 
@@ -181,9 +192,10 @@ func (e *Edge) Serve(ctx context.Context, grace time.Duration) error {
 	if e.admin != nil {
 		e.admin.start()
 	}
-	for _, l := range rt.listeners {
+	for _, l := range rt.order {
 		e.log.Info("listening", "listener", l.cfg.Name, "address", l.acc.ln.Addr().String(), "protocols", l.cfg.Protocols, "backend", l.cfg.Backend)
 	}
+	close(e.started)
 	e.mu.Unlock()
 
 	<-ctx.Done()
@@ -281,6 +293,12 @@ func (e *Edge) Reload(cfg Config) (string, error) {
 	return changes.String(), nil
 }
 
+// Started is closed once Serve accepts clients.
+func (e *Edge) Started() <-chan struct{} { return e.started }
+
+// Sessions is the number of sessions this process holds.
+func (e *Edge) Sessions() int { return e.sessions.count() }
+
 // ReloadFailed counts a reload that failed before Reload was called (a file
 // that did not load).
 func (e *Edge) ReloadFailed() { e.metrics.reloaded(false) }
@@ -301,7 +319,10 @@ func (e *Edge) bindAdmin(cfg AdminConfig) error {
 		e.admin = nil
 		return nil
 	}
-	ln, err := net.Listen("tcp", cfg.Address)
+	ln, err := e.inherit.adminListener(cfg.Address)
+	if ln == nil && err == nil {
+		ln, err = net.Listen("tcp", cfg.Address)
+	}
 	if err != nil {
 		return fmt.Errorf("admin: %w", listenHint(err, cfg.Address))
 	}

@@ -59,7 +59,10 @@ func (e *Edge) bindAcceptors(cfg Config) ([]*acceptor, error) {
 		if _, ok := e.acceptors[lc.Address]; ok {
 			continue
 		}
-		ln, err := net.Listen("tcp", lc.Address)
+		ln, err := e.inherit.listener(lc.Address) // an upgrade's inherited socket
+		if ln == nil && err == nil {
+			ln, err = net.Listen("tcp", lc.Address)
+		}
 		if err != nil {
 			for _, a := range bound {
 				a.close()

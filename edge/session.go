@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtmp-edge/rtmp-edge/edge/amf0"
@@ -34,6 +35,8 @@ const (
 	endShutdown   = "shutdown"
 	endOperator   = "ended by operator"
 	endServerDown = "server down"
+	// endHandedOver is the relay's end when an upgrade detached it.
+	endHandedOver = "handed over"
 )
 
 // session is one client from accept (or RTMPT /open) to the end of its relay.
@@ -84,6 +87,11 @@ type session struct {
 	relay      *upstream.Relaying
 	cutReason  string // set by cut: wins over what the relay reports
 	finished   bool
+
+	// handingOver is set while an upgrade detaches the relay: its "handed
+	// over" end is then reported on detached instead of finishing the session.
+	handingOver atomic.Bool
+	detached    chan struct{}
 
 	// What the stall sweeper saw last (only its goroutine touches these):
 	// the server→client byte count and since when it has not moved.
@@ -393,6 +401,10 @@ func cutLabel(reason string) string {
 // finish ends the session exactly once: st is the relay's report (nil when
 // the session never relayed), rej why it was closed before relaying.
 func (s *session) finish(st *upstream.RelayStats, rej *rejection) {
+	if st != nil && st.End == endHandedOver && s.handingOver.Load() {
+		s.detached <- struct{}{}
+		return
+	}
 	s.mu.Lock()
 	if s.finished {
 		s.mu.Unlock()

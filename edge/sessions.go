@@ -42,6 +42,18 @@ func (t *sessionTable) add(s *session) {
 	}
 }
 
+// adopt registers a session handed over by another process under its id
+// (a fresh one if this process has it already).
+func (t *sessionTable) adopt(s *session, id string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, taken := t.live[id]; taken || id == "" {
+		id = newSessionID()
+	}
+	s.id = id
+	t.live[id] = s
+}
+
 // newSessionID is 8 hex digits of randomness: short enough to type into an
 // API call, and not guessable from a neighbour's id.
 func newSessionID() string {

@@ -16,11 +16,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"github.com/rtmp-edge/rtmp-edge/edge"
+	"github.com/rtmp-edge/rtmp-edge/edge/handover"
 )
 
 func main() {
@@ -28,6 +31,15 @@ func main() {
 }
 
 func run(args []string) int {
+	// The binary an upgrade starts: this path, resolved now (the file there
+	// may be replaced later; that is the point).
+	self, err := exec.LookPath(os.Args[0])
+	if err == nil {
+		self, err = filepath.Abs(self)
+	}
+	if err != nil {
+		self = ""
+	}
 	fs := flag.NewFlagSet("rtmp-edge", flag.ContinueOnError)
 	configPath := fs.String("config", "", "YAML config `file`")
 	check := fs.Bool("check", false, "validate the config file and exit: 0 if valid, 1 with every error and its line")
@@ -42,7 +54,8 @@ func run(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	log, err := newLogger(*logFormat, *logLevel)
+	var log *slog.Logger
+	log, err = newLogger(*logFormat, *logLevel)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtmp-edge:", err)
 		return 2
@@ -53,6 +66,8 @@ func run(args []string) int {
 	// process, and an operator's reflex is to send it.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	stopSignals := make(chan os.Signal, 2)
@@ -68,8 +83,13 @@ func run(args []string) int {
 
 	if *lab {
 		go func() {
-			for range hup {
-				log.Info("SIGHUP: the lab is built in and has no config file to reload")
+			for {
+				select {
+				case <-hup:
+					log.Info("SIGHUP: the lab is built in and has no config file to reload")
+				case <-usr2:
+					log.Info("SIGUSR2: the lab is not upgraded in place; restart it")
+				}
 			}
 		}()
 		if err := runLab(ctx, log, *labRTMP, *labRTMPT, *labAdmin, *grace); err != nil {
@@ -91,7 +111,19 @@ func run(args []string) int {
 		fmt.Printf("%s: ok (%d listeners, %d backends)\n", *configPath, len(cfg.Listeners), len(cfg.Backends))
 		return 0
 	}
-	e, err := edge.New(cfg, edge.Options{Logger: log})
+	// Started by an upgrade: take the old process's sockets and state before
+	// building the edge (the old process goes on serving if this fails).
+	var inherit *edge.Inheritance
+	if ch, err := handover.FromEnv(); err != nil || ch != nil {
+		if err == nil {
+			inherit, err = edge.ReceiveInheritance(ch)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "rtmp-edge: upgrade:", err)
+			return 1
+		}
+	}
+	e, err := edge.New(cfg, edge.Options{Logger: log, Inherit: inherit})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "rtmp-edge:", err)
 		return 1
@@ -101,6 +133,18 @@ func run(args []string) int {
 		return 1
 	}
 	go reloadOnHUP(ctx, log, e, *configPath, hup)
+	go upgradeOnUSR2(ctx, log, e, self, args, usr2, stop)
+	if inherit != nil {
+		go func() {
+			<-e.Started()
+			n, err := e.TakeSessions(inherit)
+			if err != nil {
+				log.Error("upgrade: taking over sessions ended early", "sessions", n, "err", err.Error())
+				return
+			}
+			log.Info("upgrade: took over from the old process", "pid", os.Getpid(), "sessions", n)
+		}()
+	}
 	if err := e.Serve(ctx, *grace); err != nil {
 		fmt.Fprintln(os.Stderr, "rtmp-edge:", err)
 		return 1
