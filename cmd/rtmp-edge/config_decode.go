@@ -152,11 +152,13 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, depth int) {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if s, ok := d.scalar(n, path, "a number"); ok {
 			var i int64
-			if n.Tag != "!!int" || n.Decode(&i) != nil {
+			// Digits beyond int64 resolve as a float: they are a number,
+			// only too large.
+			if n.Tag != "!!int" && !(n.Tag == "!!float" && strings.Trim(s, "+-0123456789") == "") {
 				d.fail(n.Line, path, fmt.Sprintf("must be a whole number, got %q", s))
 				return
 			}
-			if v.OverflowInt(i) {
+			if n.Decode(&i) != nil || v.OverflowInt(i) {
 				d.fail(n.Line, path, fmt.Sprintf("%s is too large", s))
 				return
 			}
@@ -165,11 +167,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, depth int) {
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
 		if s, ok := d.scalar(n, path, "a number"); ok {
 			var u uint64
-			if n.Tag != "!!int" || n.Decode(&u) != nil {
+			if n.Tag != "!!int" || strings.HasPrefix(s, "-") {
 				d.fail(n.Line, path, fmt.Sprintf("must be a whole number >= 0, got %q", s))
 				return
 			}
-			if v.OverflowUint(u) {
+			if n.Decode(&u) != nil || v.OverflowUint(u) {
 				d.fail(n.Line, path, fmt.Sprintf("%s is too large", s))
 				return
 			}

@@ -137,6 +137,9 @@ func TestConfigErrors(t *testing.T) {
 		{"not a number",
 			edit(t, "    backend: media\n", "    backend: media\n    maxconn: ten\n"),
 			[]string{`line 7: listeners[0].maxconn: must be a whole number, got "ten"`}},
+		{"a number too large",
+			edit(t, "    backend: media\n", "    backend: media\n    maxconn: 99999999999999999999\n"),
+			[]string{"line 7: listeners[0].maxconn: 99999999999999999999 is too large"}},
 		{"not true or false",
 			edit(t, "    backend: media\n", "    backend: media\n    accept_proxy: yes\n"),
 			[]string{`line 7: listeners[0].accept_proxy: must be true or false, got "yes"`}},
@@ -311,6 +314,40 @@ backends:
 	}
 	if !strings.HasPrefix(err.Error(), "edge.yaml: 11 errors\n  line 2: ") {
 		t.Errorf("the report does not start with its file and count:\n%s", err)
+	}
+}
+
+// YAML merge keys work as in any YAML tool (an explicit key wins over a
+// merged one), and weight 0 is kept as 0, not taken for "omitted".
+func TestConfigMergeKeysAndWeightZero(t *testing.T) {
+	cfg, err := parseConfig("edge.yaml", []byte(`listeners:
+  - { name: rtmp, address: ":1935", backend: media }
+backends:
+  - name: media
+    servers:
+      - &s1 { name: media01, address: "127.0.0.1:1936", weight: 10, maxconn: 5 }
+      - { <<: *s1, name: media02, weight: 0 }
+      - { name: media03, address: "127.0.0.1:1937" }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Backends[0].Servers
+	if s[1].Name != "media02" || s[1].Address != "127.0.0.1:1936" || s[1].MaxConn != 5 {
+		t.Errorf("merged server: %+v", s[1])
+	}
+	weight := func(i int) string {
+		w := reflect.ValueOf(s[i].Weight)
+		if w.Kind() == reflect.Pointer {
+			if w.IsNil() {
+				return "omitted"
+			}
+			w = w.Elem()
+		}
+		return fmt.Sprint(w.Int())
+	}
+	if got := []string{weight(0), weight(1), weight(2)}; !slices.Equal(got, []string{"10", "0", "omitted"}) {
+		t.Errorf("weights %v, want [10 0 omitted]", got)
 	}
 }
 
