@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -50,7 +51,10 @@ func parseConfig(name string, data []byte) (edge.Config, error) {
 
 func parseConfigHost(name string, data []byte, host bool) (edge.Config, error) {
 	var cfg edge.Config
-	var r report
+	r := report{lines: max(1, bytes.Count(data, []byte("\n"))+1)}
+	if bytes.HasSuffix(data, []byte("\n")) {
+		r.lines--
+	}
 	if len(data) > maxConfigSize {
 		r.add(1, "", fmt.Sprintf("the file is larger than %d KiB: this is not an rtmp-edge configuration", maxConfigSize>>10))
 		return cfg, r.err(name)
@@ -124,6 +128,7 @@ func (p problem) String() string {
 type report struct {
 	problems []problem
 	syntax   bool // the YAML parser could not read some line
+	lines    int  // in the file
 }
 
 func (r *report) add(line int, path, msg string) {
@@ -146,6 +151,11 @@ func (r *report) full() bool { return len(r.problems) >= maxProblems }
 func (r *report) err(name string) error {
 	if len(r.problems) == 0 {
 		return nil
+	}
+	for i := range r.problems {
+		// The parser may place a problem at the end of the last line
+		// (after its newline): that is still the last line of the file.
+		r.problems[i].line = min(r.problems[i].line, r.lines)
 	}
 	sort.SliceStable(r.problems, func(i, j int) bool { return r.problems[i].line < r.problems[j].line })
 	return &configError{file: name, problems: r.problems}

@@ -19,7 +19,7 @@ const maxSyntaxRetries = 10
 // parseWork bounds, in multiples of the file's size, the bytes parsed while
 // looking for broken lines, so a large broken file costs a few parses of
 // itself, not dozens.
-const parseWork = 24
+const parseWork = 8
 
 // parseYAML turns the bytes into one YAML document tree, reporting in r what
 // the parser cannot read. It returns nil when nothing could be parsed.
@@ -45,7 +45,7 @@ func parseYAML(data []byte, r *report) *yaml.Node {
 		}
 	}
 	blanked := map[int]bool{}
-	work := parseWork*len(data) + 64<<10
+	work := parseWork*len(data) + 256<<10
 	parse := func(lines [][]byte) (*yaml.Node, int, error) {
 		b := bytes.Join(lines, nil)
 		work -= len(b)
@@ -57,7 +57,7 @@ func parseYAML(data []byte, r *report) *yaml.Node {
 			if extra > 0 {
 				r.add(extra, "", "a second YAML document starts here (---): the file must hold one")
 			}
-			if doc == nil || len(doc.Content) == 0 {
+			if doc == nil || len(doc.Content) == 0 || isNull(doc.Content[0]) {
 				if !r.syntax {
 					r.add(1, "", "the file is empty: it needs listeners and backends")
 				}
