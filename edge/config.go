@@ -106,7 +106,20 @@ type BackendConfig struct {
 	// reason "client stalled" / "server stalled"). Default 30s; negative
 	// disables.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// Route is when a client is routed: "connect" (default) at its connect
+	// command, by what the connect says; "command" at its real publish or
+	// play, by kind and stream, the edge answering connect and the calls
+	// before publish/play itself in the shape its rtmp health check learned.
+	// Connects with a challenge-response login (authmod= in the app or
+	// tcUrl) are routed at connect in either mode.
+	Route string `yaml:"route"`
 }
+
+// Route values of BackendConfig.
+const (
+	RouteConnect = "connect"
+	RouteCommand = "command"
+)
 
 const (
 	defaultHandshakeTimeout = 5 * time.Second
@@ -232,6 +245,9 @@ func (c *Config) validate(file bool) error {
 		add(p+".check", b.Check.Validate())
 		if b.Retries != nil && *b.Retries < 0 {
 			add(p+".retries", fmt.Errorf("must be >= 0, got %d", *b.Retries))
+		}
+		if b.Route != "" && b.Route != RouteConnect && b.Route != RouteCommand {
+			add(p+".route", fmt.Errorf("must be connect or command, got %q", b.Route))
 		}
 	}
 	listeners := map[string]bool{}

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	edgecmd "github.com/rtmp-edge/rtmp-edge/edge/command"
 	"github.com/rtmp-edge/rtmp-edge/routing"
 	"github.com/rtmp-edge/rtmp-edge/upstream"
 )
@@ -18,6 +19,9 @@ type poolState struct {
 	pool   *routing.Pool
 	cfg    BackendConfig // the config last applied
 	checks map[string]*serverCheck
+	// template is the connect reply an rtmp check learned last, for route:
+	// command (session_command.go).
+	template atomic.Pointer[edgecmd.Template]
 }
 
 // serverCheck is the running health check of one server.
@@ -76,6 +80,7 @@ func (ps *poolState) startCheck(e *Edge, s *routing.Server) *serverCheck {
 		// A server that expects PROXY headers gets one from the check too.
 		ProxyProtocol: ps.cfg.ProxyProtocol,
 		// The check logs "server down"/"server up" itself, once per change.
+		OnConnectResult: func(res upstream.ConnectResult) { ps.learnTemplate(e, s.Name, res) },
 		OnChange: func(up bool, _ string) {
 			if s.SetHealthy(up) {
 				e.metrics.setServerUp(backend, s.Name, up)

@@ -81,6 +81,7 @@ type session struct {
 	pickReason string
 	attempts   int
 	command    *amf0.StreamCommand
+	stream     string // routing.StreamKey of the real command, when routed on it
 	misrouted  bool
 	lease      *routing.Lease
 	serverConn net.Conn // while dialing and replaying
@@ -183,8 +184,14 @@ func (s *session) setup(r *bufio.Reader) *rejection {
 	s.mu.Unlock()
 
 	cs := newClientStream()
-	replay, err := readConnect(r, cs, cfg.MaxConnect)
-	if err != nil {
+	var replay []byte
+	if s.backend.cfg.Route == RouteCommand { // session_command.go
+		var started bool
+		var rej *rejection
+		if replay, started, rej = s.converseCommand(r, cs); rej != nil || started {
+			return rej
+		}
+	} else if replay, err = readConnect(r, cs, cfg.MaxConnect); err != nil {
 		return rejectionFor("connect", err)
 	}
 	_ = conn.SetDeadline(time.Time{})
@@ -302,12 +309,12 @@ func (s *session) dialServer(replay []byte) (net.Conn, *rejection) {
 	b := s.backend
 	m := s.e.metrics
 	s.mu.Lock()
-	kind := s.kind
+	kind, stream := s.kind, s.stream
 	s.mu.Unlock()
 	var exclude []*routing.Server
 	var lastErr error
 	for attempt := 0; attempt <= b.cfg.retries(); attempt++ {
-		lease, err := b.pool.Acquire(s.ctx, routing.Request{Client: s.client.Addr(), Kind: kind, Exclude: exclude})
+		lease, err := b.pool.Acquire(s.ctx, routing.Request{Client: s.client.Addr(), Kind: kind, Exclude: exclude, Stream: stream})
 		if err != nil {
 			if lastErr != nil {
 				err = fmt.Errorf("%w (after: %w)", err, lastErr)

@@ -1,0 +1,207 @@
+package edge
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	edgecmd "github.com/rtmp-edge/rtmp-edge/edge/command"
+	"github.com/rtmp-edge/rtmp-edge/routing"
+	"github.com/rtmp-edge/rtmp-edge/upstream"
+)
+
+// Routing on the real publish/play (backend route: command). The session
+// answers the client itself until it publishes or plays (edge/command's
+// Responder, in the shape the backend's rtmp check learned), routes on the
+// kind and the stream, dials, replays every recorded client byte, passes the
+// server's replies through the ReplyFilter until client and server agree,
+// and then relays as a connect-routed session does (the kernel splice).
+
+// commandSyncTimeout bounds the wait for the media server's answer to the
+// replayed publish/play (servers answer at once; a player of a stream not
+// live yet still gets its Play.Start from nginx-rtmp and crtmpserver).
+const commandSyncTimeout = 10 * time.Second
+
+// commandTemplate is the answer shape for the backend's clients: the one its
+// rtmp check learned last, else nginx-rtmp's (a backend with a tcp check, or
+// before the first probe).
+func (ps *poolState) commandTemplate() edgecmd.Template {
+	if t := ps.template.Load(); t != nil {
+		return *t
+	}
+	return edgecmd.DefaultTemplate()
+}
+
+// learnTemplate keeps a server's connect reply as the backend's template
+// (a backend's servers are one family; the last answer wins) and logs when
+// the family changes.
+func (ps *poolState) learnTemplate(e *Edge, server string, res upstream.ConnectResult) {
+	t, err := edgecmd.LearnTemplate(res.Reply)
+	if err != nil {
+		e.log.Debug("connect reply not usable as a template", "backend", ps.name, "server", server, "err", err.Error())
+		return
+	}
+	if old := ps.template.Swap(&t); old == nil || old.Family != t.Family {
+		fmsVer, _ := res.Properties.String("fmsVer")
+		e.log.Info("connect template learned", "backend", ps.name, "server", server, "family", t.Family.String(), "fmsver", fmsVer)
+	}
+}
+
+// converseCommand runs the conversation before routing. When the client is
+// routed on its publish/play it also attaches the session to a server and
+// starts the relay (started true). A connect routed at connect time (a
+// challenge-response login) comes back with the recorded bytes and cs fed
+// with them, for the connect-routed path to go on with.
+func (s *session) converseCommand(r *bufio.Reader, cs *clientStream) (replay []byte, started bool, rej *rejection) {
+	cfg := &s.l.cfg
+	conn := s.conn
+	deadline := time.Now().Add(cfg.InspectTime)
+	resp := edgecmd.NewResponder(edgecmd.Config{
+		Template: s.backend.ps.commandTemplate(),
+		Limits:   edgecmd.Limits{MaxBytes: cfg.MaxConnect},
+		Deadline: deadline,
+	})
+	_ = conn.SetDeadline(deadline)
+	var routed *edgecmd.Routed
+	buf := make([]byte, 4096)
+	for routed == nil {
+		n, err := r.Read(buf)
+		if n > 0 {
+			out, rt, ferr := resp.Feed(buf[:n], time.Now())
+			if ferr != nil {
+				return nil, false, commandRejection(ferr)
+			}
+			if len(out) > 0 {
+				if _, werr := conn.Write(out); werr != nil {
+					return nil, false, rejectionFor("command", werr)
+				}
+			}
+			routed = rt
+		}
+		if routed == nil && err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = fmt.Errorf("%w: %w", edgecmd.ErrTimeout, err)
+			}
+			return nil, false, commandRejection(err)
+		}
+	}
+	replay = bytes.Clone(resp.Recorded())
+	if k := r.Buffered(); k > 0 { // read ahead by the bufio.Reader: the server's too
+		rest, _ := r.Peek(k)
+		replay = append(replay, rest...)
+		_, _ = r.Discard(k)
+	}
+	_ = conn.SetDeadline(time.Time{})
+
+	if routed.AtConnect {
+		_ = cs.feed(replay) // finds the connect the Responder found; goes on watching for publish/play
+		if cs.connect == nil {
+			return nil, false, reject("malformed", errors.New("command: connect not found again"))
+		}
+		return replay, false, nil
+	}
+
+	kind := routing.Play
+	if routed.Kind == edgecmd.KindPublish {
+		kind = routing.Publish
+	}
+	cmd := routed.Command
+	s.mu.Lock()
+	s.connect = routed.Connect
+	s.kind, s.kindReason, s.routed = kind, "command "+cmd.Name, true
+	s.stream = routing.StreamKey(routed.Connect.App, routed.Stream)
+	s.phase = phaseRouting
+	s.mu.Unlock()
+
+	server, rej := s.dialServer(replay)
+	if rej != nil {
+		return nil, false, rej
+	}
+	s.commandSeen(&cmd)
+	if rej := s.syncReplies(server, resp.ReplyFilter()); rej != nil {
+		_ = server.Close()
+		return nil, false, rej
+	}
+
+	b := s.backend
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cutReason != "" { // cut while dialing or syncing
+		_ = server.Close()
+		return nil, false, reject(cutLabel(s.cutReason), errors.New(s.cutReason))
+	}
+	s.serverConn = nil
+	s.phase = phaseRelay
+	// As the connect-routed path starts it (setup), without the inspect
+	// hook: the real command is known already.
+	s.relay = upstream.Start(conn, server, upstream.RelayConfig{
+		IdleTimeout: b.cfg.idleTimeout(), WriteTimeout: b.cfg.writeTimeout(), SndBuf: cfg.sndBuf(), Counters: &s.counters,
+	}, nil, func(st upstream.RelayStats) { s.finish(&st, nil) })
+	return nil, true, nil
+}
+
+// syncReplies passes the server's replies to the replayed bytes to the
+// client through the filter, until the filter is done: from then on the
+// server's bytes go to the client unchanged, and the relay takes over.
+// Meanwhile the client's bytes wait in the socket (a client that published
+// or played waits for the answer anyway).
+func (s *session) syncReplies(server net.Conn, f *edgecmd.ReplyFilter) *rejection {
+	until := time.Now().Add(commandSyncTimeout)
+	_ = server.SetReadDeadline(until)
+	_ = s.conn.SetWriteDeadline(until)
+	defer func() {
+		_ = server.SetReadDeadline(time.Time{})
+		_ = s.conn.SetWriteDeadline(time.Time{})
+	}()
+	buf := make([]byte, 16<<10)
+	for !f.Done() {
+		n, err := server.Read(buf)
+		if n > 0 {
+			out, ferr := f.Feed(buf[:n])
+			if len(out) > 0 {
+				if _, werr := s.conn.Write(out); werr != nil {
+					return reject("client_closed", fmt.Errorf("writing the media server's replies: %w", werr))
+				}
+				s.counters.ServerToClient.Add(int64(len(out)))
+			}
+			switch {
+			case errors.Is(ferr, edgecmd.ErrRefused):
+				return reject("server_refused", ferr)
+			case ferr != nil:
+				return reject("server_malformed", ferr)
+			}
+		}
+		if !f.Done() && err != nil {
+			label := "server_sync_error"
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				label = "server_sync_timeout"
+			}
+			return reject(label, fmt.Errorf("waiting for the media server's answer to the replayed bytes: %w", err))
+		}
+	}
+	return nil
+}
+
+// commandRejection names the failures of the conversation before routing.
+func commandRejection(err error) *rejection {
+	var label string
+	switch {
+	case errors.Is(err, edgecmd.ErrTimeout):
+		label = "command_timeout"
+	case errors.Is(err, edgecmd.ErrTooLarge), errors.Is(err, edgecmd.ErrTooManyMessages):
+		label = "command_too_long"
+	case errors.Is(err, edgecmd.ErrNotConnect):
+		label = "not_connect"
+	case errors.Is(err, edgecmd.ErrBadCommand):
+		label = "malformed"
+	case errors.Is(err, edgecmd.ErrProtocol):
+		label = "protocol"
+	default:
+		return rejectionFor("command", err)
+	}
+	return reject(label, fmt.Errorf("command: %w", err))
+}

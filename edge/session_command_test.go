@@ -1,0 +1,124 @@
+package edge
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	rtmpmsg "github.com/yutopp/go-rtmp/message"
+
+	"github.com/rtmp-edge/rtmp-edge/integration/harness"
+	"github.com/rtmp-edge/rtmp-edge/routing"
+	"github.com/rtmp-edge/rtmp-edge/upstream"
+)
+
+// commandCluster is a backend with route: command in front of two real
+// nginx-rtmp servers without push (a stream lives on one server): media01
+// plays, media03 takes the uploads. Its rtmp check teaches the edge
+// nginx's connect reply.
+func commandCluster(t *testing.T) (*testEdge, *harness.Nginx, *harness.Nginx) {
+	t.Helper()
+	n1 := harness.StartNginx(t, harness.NginxOptions{Name: "media01", RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t)})
+	n3 := harness.StartNginx(t, harness.NginxOptions{Name: "media03", RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t)})
+	cfg := testConfig(
+		routing.ServerConfig{Name: "media01", Address: n1.Opts.RTMPAddr, Weight: new(10), MaxConn: 200},
+		routing.ServerConfig{Name: "media03", Address: n3.Opts.RTMPAddr, Weight: new(8), MaxConn: 200, Upload: true},
+	)
+	cfg.Backends[0].Route = RouteCommand
+	cfg.Backends[0].Check = upstream.CheckConfig{Type: upstream.CheckRTMP, Interval: time.Hour, Timeout: 5 * time.Second, App: "live"}
+	e := startEdge(t, cfg)
+	e.log.wait(t, "connect template learned", nil)
+	return e, n1, n3
+}
+
+// A publisher with a player's connect (no type, a player's flashVer: what
+// connect-time routing sends to a playback server) lands on the upload
+// server, and is not misrouted.
+func TestCommandRoutePlayerShapedPublisher(t *testing.T) {
+	e, _, n3 := commandCluster(t)
+	c := goClient(t, e.addr, playerConnect)
+	publish(t, c, "cam1")
+	n3.WaitStat(t, "cam1 published on media03", func(s *harness.Stat) bool { return s.Stream("cam1") != nil }, 10*time.Second)
+	start := e.log.wait(t, "session start", nil)
+	if start["server"] != "media03" || start["kind"] != "publish" || start["stream"] != "cam1" {
+		t.Errorf("session start %v", start)
+	}
+	_ = c.Close()
+	end := e.log.wait(t, "session end", nil)
+	if end["misrouted"] != false || end["kind"] != "publish" || end["server"] != "media03" {
+		t.Errorf("session end %v", end)
+	}
+}
+
+// ffmpeg publishes through the edge; ffmpeg and rtmpdump players of that
+// stream, whatever their IP, land where it is live and receive its packets;
+// each session went back to the relay after the filter.
+func TestCommandRoutePlayersFollowTheStream(t *testing.T) {
+	e, _, n3 := commandCluster(t)
+	src := harness.MakeTestStream(t, 4)
+	harness.Publish(t, "rtmp://"+e.addr+"/live/show", src)
+	n3.WaitStat(t, "show published on media03", func(s *harness.Stat) bool { return s.Stream("show") != nil }, 15*time.Second)
+	published := harness.MustFrameMD5(t, src)
+	for i := range 3 {
+		t.Run(fmt.Sprintf("ffmpeg player %d", i), func(t *testing.T) {
+			got, err := harness.PlayFFmpeg("rtmp://"+e.addr+"/live/show", 2*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := got.CheckSubsetOf(published, 10); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	t.Run("rtmpdump player", func(t *testing.T) {
+		got, err := harness.PlayRTMPDump(t, "rtmp://"+e.addr+"/live/show", 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := got.CheckSubsetOf(published, 10); err != nil {
+			t.Fatal(err)
+		}
+	})
+	plays := 0
+	for _, rec := range e.log.records() {
+		if rec["msg"] == "session start" && rec["kind"] == "play" {
+			plays++
+			// The players share the publisher's 127.0.0.1, so affinity
+			// among the servers that have the stream picks: "stick (live on media03)".
+			if pick, _ := rec["pick"].(string); rec["server"] != "media03" || !strings.Contains(pick, "live on media03") {
+				t.Errorf("player not sent where the stream is live: %v", rec)
+			}
+		}
+	}
+	if plays != 4 {
+		t.Errorf("%d player session starts, want 4", plays)
+	}
+}
+
+// A connect with a challenge-response login goes to a media server at
+// connect time: nginx (no auth) answers it itself.
+func TestCommandRouteAuthmodAtConnect(t *testing.T) {
+	e, _, _ := commandCluster(t)
+	c := goClient(t, e.addr, rtmpmsg.NetConnectionConnectCommand{App: "live?authmod=adobe&user=u", FlashVer: "FMLE/3.0", Type: "nonprivate", TCURL: "rtmp://edge/live?authmod=adobe&user=u"})
+	publish(t, c, "auth1")
+	start := e.log.wait(t, "session start", nil)
+	if start["stream"] != "auth1" || start["server"] != "media03" {
+		t.Errorf("session start %v", start)
+	}
+	_ = c.Close()
+}
+
+func TestRouteKeyValidated(t *testing.T) {
+	for _, tt := range []struct {
+		route string
+		ok    bool
+	}{{"", true}, {RouteConnect, true}, {RouteCommand, true}, {"publish", false}} {
+		cfg := testConfig(routing.ServerConfig{Name: "m", Address: "127.0.0.1:1935", Weight: new(1)})
+		cfg.Backends[0].Route = tt.route
+		err := cfg.Validate()
+		if (err == nil) != tt.ok || (!tt.ok && !strings.Contains(err.Error(), "route: must be connect or command")) {
+			t.Errorf("route %q: %v", tt.route, err)
+		}
+	}
+}
