@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/rtmp-edge/rtmp-edge/edge"
 )
 
 // maxNodes bounds the values one file may expand to: aliases can nest
@@ -330,10 +332,64 @@ func unknownKey(name string, t reflect.Type) string {
 	}
 	// Within 2 edits, or a third of the key for long ones: further than that
 	// a suggestion is a guess.
-	if bestD >= 0 && bestD <= max(2, len(best)/3) && bestD < len(name) {
+	typo := bestD >= 0 && bestD <= max(2, len(best)/3) && bestD < len(name)
+	// A key that is right but in the wrong place (an indentation slip) is
+	// told where it belongs, unless a key here is one letter away.
+	if places := placesOf(name); len(places) > 0 && !(typo && bestD <= 1) {
+		return fmt.Sprintf("unknown key %s here: it belongs in %s", name, orList(places))
+	}
+	if typo {
 		return fmt.Sprintf("unknown key %s (did you mean %s?)", name, best)
 	}
 	return fmt.Sprintf("unknown key %s (valid here: %s)", name, strings.Join(keys, ", "))
+}
+
+// placesOf lists where in the file a key is valid, as "backends[].servers[]".
+func placesOf(key string) []string {
+	keyPlacesOnce.Do(func() {
+		keyPlaces = map[string][]string{}
+		var walk func(t reflect.Type, place string, depth int)
+		walk = func(t reflect.Type, place string, depth int) {
+			if depth > 8 {
+				return
+			}
+			for _, k := range keyNames(t) {
+				where := place
+				if where == "" {
+					where = "the top level"
+				}
+				keyPlaces[k] = append(keyPlaces[k], where)
+				ft := t.FieldByIndex(fieldsOf(t)[k]).Type
+				sub := place + "." + k
+				if place == "" {
+					sub = k
+				}
+				for ft.Kind() == reflect.Pointer || ft.Kind() == reflect.Slice {
+					if ft.Kind() == reflect.Slice {
+						sub += "[]"
+					}
+					ft = ft.Elem()
+				}
+				if ft.Kind() == reflect.Struct && ft != durationType {
+					walk(ft, sub, depth+1)
+				}
+			}
+		}
+		walk(reflect.TypeFor[edge.Config](), "", 0)
+	})
+	return keyPlaces[key]
+}
+
+var (
+	keyPlacesOnce sync.Once
+	keyPlaces     map[string][]string // key → the places it is valid
+)
+
+func orList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 // editDistance is the Levenshtein distance between a and b, in bytes (keys
