@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/rtmp-edge/rtmp-edge/edge/amf0"
 )
 
 // AMF0 type markers used here.
@@ -43,25 +45,14 @@ type Prop struct {
 }
 
 // AppendString appends an AMF0 string (or long string above 65535 bytes).
-func AppendString(b []byte, s string) []byte {
-	if len(s) > math.MaxUint16 {
-		b = append(b, amfLongString)
-		b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-		return append(b, s...)
-	}
-	b = append(b, amfString)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
-	return append(b, s...)
-}
+// The primitives are the edge's own encoder's (edge/amf0).
+func AppendString(b []byte, s string) []byte { return amf0.AppendString(b, s) }
 
 // AppendNumber appends an AMF0 number.
-func AppendNumber(b []byte, f float64) []byte {
-	b = append(b, amfNumber)
-	return binary.BigEndian.AppendUint64(b, math.Float64bits(f))
-}
+func AppendNumber(b []byte, f float64) []byte { return amf0.AppendNumber(b, f) }
 
 // AppendNull appends AMF0 null.
-func AppendNull(b []byte) []byte { return append(b, amfNull) }
+func AppendNull(b []byte) []byte { return amf0.AppendNull(b) }
 
 // AppendObject appends an AMF0 object with props in order.
 func AppendObject(b []byte, props []Prop) []byte {
@@ -97,11 +88,7 @@ func AppendValue(b []byte, v any) []byte {
 	case int:
 		return AppendNumber(b, float64(v))
 	case bool:
-		b = append(b, amfBoolean)
-		if v {
-			return append(b, 1)
-		}
-		return append(b, 0)
+		return amf0.AppendBool(b, v)
 	case []Prop:
 		return AppendObject(b, v)
 	default:

@@ -1,6 +1,10 @@
 package rtmpraw
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/rtmp-edge/rtmp-edge/edge/chunk"
+)
 
 // Message type ids.
 const (
@@ -42,21 +46,15 @@ const extendedTimestamp = 0xffffff
 // AppendMessage appends one message as chunks of at most chunkSize payload
 // bytes: a type-0 header, then type-3 continuation headers. Timestamps at or
 // above 0xFFFFFF go in the extended field, repeated on every continuation
-// chunk as FFmpeg and Flash do. csid must be 2..63.
+// chunk as FFmpeg and Flash do. csid must be 2..63. The headers are the
+// edge's own (chunk.AppendHeader), so the benchmark speaks exactly what the
+// edge's scanner reads; the function stays stateless and allocation-free
+// for the load generator's hot path.
 func AppendMessage(b []byte, chunkSize int, csid int, ts uint32, typ uint8, streamID uint32, payload []byte) []byte {
-	ext := ts >= extendedTimestamp
-	b = append(b, byte(csid&0x3f))
-	if ext {
-		b = append(b, 0xff, 0xff, 0xff)
-	} else {
-		b = append(b, byte(ts>>16), byte(ts>>8), byte(ts))
-	}
-	n := len(payload)
-	b = append(b, byte(n>>16), byte(n>>8), byte(n), typ)
-	b = binary.LittleEndian.AppendUint32(b, streamID)
-	if ext {
-		b = binary.BigEndian.AppendUint32(b, ts)
-	}
+	st := chunk.State{StreamID: streamID, Type: typ, Length: uint32(len(payload)), Timestamp: ts, Delta: ts,
+		Extended: ts >= extendedTimestamp}
+	id := uint32(csid & 0x3f)
+	b = chunk.AppendHeader(b, 0, id, st)
 	for {
 		k := min(chunkSize, len(payload))
 		b = append(b, payload[:k]...)
@@ -64,10 +62,7 @@ func AppendMessage(b []byte, chunkSize int, csid int, ts uint32, typ uint8, stre
 		if len(payload) == 0 {
 			return b
 		}
-		b = append(b, 0xc0|byte(csid&0x3f))
-		if ext {
-			b = binary.BigEndian.AppendUint32(b, ts)
-		}
+		b = chunk.AppendHeader(b, 3, id, st)
 	}
 }
 
