@@ -3,8 +3,10 @@ package rtmpt
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -21,7 +23,11 @@ type Conn struct {
 	remote, local net.Addr
 }
 
-var _ net.Conn = (*Conn)(nil)
+var (
+	_ net.Conn      = (*Conn)(nil)
+	_ io.WriterTo   = (*Conn)(nil)
+	_ io.ReaderFrom = (*Conn)(nil)
+)
 
 func newConn(sess *session, buffer int, mem *budget, remote, local net.Addr) *Conn {
 	return &Conn{
@@ -47,6 +53,50 @@ func (c *Conn) ID() string { return c.sess.id }
 // when the read deadline passes.
 func (c *Conn) Read(p []byte) (int, error) {
 	return c.in.read(p, c.readDL.wait())
+}
+
+// WriteTo writes the client's byte stream to w until the session ends (nil
+// at a graceful end), w fails, or the read deadline passes
+// (os.ErrDeadlineExceeded; call again to go on). It writes straight from
+// the session's input queue, so a relay copying a tunnel to a socket needs
+// no buffer of its own and makes one copy less. io.Copy(w, conn) uses it.
+// Like Read, one reader at a time.
+func (c *Conn) WriteTo(w io.Writer) (int64, error) {
+	return c.in.writeTo(w, c.readDL.wait())
+}
+
+// readFromChunk is the buffer ReadFrom borrows per call: as large as a
+// reply carries at most is more than a poll needs.
+const readFromChunk = 16 << 10
+
+var readFromBufs = sync.Pool{New: func() any { b := make([]byte, readFromChunk); return &b }}
+
+// ReadFrom queues what it reads from r for the client until r's EOF (nil)
+// or an error (r's, or Write's). It borrows a pooled buffer only for the
+// call, so a relay copying a socket to the tunnel through it (io.Copy(conn,
+// r) when r has no WriteTo, or a relay that splices only what is queued)
+// holds no buffer while the socket is quiet.
+func (c *Conn) ReadFrom(r io.Reader) (int64, error) {
+	bp := readFromBufs.Get().(*[]byte)
+	defer readFromBufs.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		k, rerr := r.Read(buf)
+		if k > 0 {
+			n, werr := c.Write(buf[:k])
+			total += int64(n)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if rerr == io.EOF {
+			return total, nil
+		}
+		if rerr != nil {
+			return total, rerr
+		}
+	}
 }
 
 // Write queues p for the client. It blocks while Config.Buffer bytes are

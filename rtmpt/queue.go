@@ -25,6 +25,12 @@ type byteQueue struct {
 	head  int
 	limit int
 	mem   *budget // charged cap(buf); nil: not accounted
+	// lending is set while writeTo has buf[head:] out to a writer without
+	// the lock: appends must then not move those bytes (they grow into a
+	// new array instead of compacting). gen counts drops, so writeTo can
+	// tell that the array it lent is no longer the queue's.
+	lending bool
+	gen     uint64
 	// rErr is returned to consumers once buf is empty (io.EOF after a
 	// graceful end); wErr is returned to producers. Both nil while open.
 	rErr error
@@ -158,6 +164,51 @@ func (q *byteQueue) read(p []byte, done <-chan struct{}) (int, error) {
 	}
 }
 
+// writeTo writes pending bytes to w straight from the queue's array (no
+// intermediate buffer, one copy less than read into a buffer and write),
+// blocking while the queue is empty, until the queue ends (nil after a
+// graceful end, as io.WriterTo wants, else rErr), done is closed
+// (os.ErrDeadlineExceeded) or w fails. There is one consumer at a time, so
+// the lent bytes cannot be consumed by anyone else meanwhile.
+func (q *byteQueue) writeTo(w io.Writer, done <-chan struct{}) (int64, error) {
+	var total int64
+	for {
+		q.mu.Lock()
+		for q.lenLocked() == 0 {
+			if err := q.rErr; err != nil {
+				q.mu.Unlock()
+				if err == io.EOF {
+					return total, nil
+				}
+				return total, err
+			}
+			wake := q.wakeLocked()
+			q.mu.Unlock()
+			select {
+			case <-wake:
+			case <-done:
+				return total, os.ErrDeadlineExceeded
+			}
+			q.mu.Lock()
+		}
+		view := q.buf[q.head:]
+		q.lending = true
+		gen := q.gen
+		q.mu.Unlock()
+		n, err := w.Write(view)
+		q.mu.Lock()
+		q.lending = false
+		if q.gen == gen {
+			q.consumeLocked(n)
+		} // else closeRead dropped the queue meanwhile: nothing to consume
+		q.mu.Unlock()
+		total += int64(n)
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
 // take removes up to max pending bytes without blocking and returns them in
 // a new slice with room for prefix bytes in front (the reply layout), or nil
 // when nothing is pending (callers use a shared reply then: no allocation
@@ -197,6 +248,7 @@ func (q *byteQueue) consumeLocked(n int) {
 func (q *byteQueue) dropLocked() {
 	q.mem.release(cap(q.buf))
 	q.buf, q.head = nil, 0
+	q.gen++
 }
 
 // lenLocked is the number of pending bytes. Call with mu held.
@@ -213,12 +265,17 @@ func (q *byteQueue) appendLocked(p []byte) error {
 	if len(q.buf)+len(p) > cap(q.buf) {
 		n := q.lenLocked()
 		need := n + len(p)
-		if need <= cap(q.buf) {
+		if need <= cap(q.buf) && !q.lending {
 			copy(q.buf, q.buf[q.head:])
 			q.buf, q.head = q.buf[:n], 0
 		} else {
+			// While bytes are lent the array is replaced even when it has
+			// room, so the new one may be smaller: charge only the difference
+			// either way.
 			newCap := max(need, min(2*cap(q.buf), q.limit), minQueueCap)
-			if !q.mem.reserve(newCap - cap(q.buf)) {
+			if delta := newCap - cap(q.buf); delta < 0 {
+				q.mem.release(-delta)
+			} else if !q.mem.reserve(delta) {
 				return errOverBudget
 			}
 			nb := make([]byte, n, newCap)
