@@ -145,6 +145,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, depth int) {
 	case reflect.Bool:
 		if s, ok := d.scalar(n, path, "true or false"); ok {
 			var b bool
+			if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 && (s == "true" || s == "false") {
+				d.fail(n.Line, path, fmt.Sprintf("must be true or false without quotes, got %q", s))
+				return
+			}
 			if n.Tag != "!!bool" || n.Decode(&b) != nil {
 				d.fail(n.Line, path, fmt.Sprintf("must be true or false, got %q", s))
 				return
@@ -153,6 +157,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, depth int) {
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		if s, ok := d.scalar(n, path, "a number"); ok {
+			if quotedNumber(n) {
+				d.fail(n.Line, path, fmt.Sprintf("must be a number without quotes, got %q", s))
+				return
+			}
 			var i int64
 			// Digits beyond int64 resolve as a float: they are a number,
 			// only too large.
@@ -301,6 +309,16 @@ func (d *decoder) merge(val *yaml.Node, path string, depth int) [][3]*yaml.Node 
 	return nil
 }
 
+// quotedNumber is "10" in quotes: YAML makes it a string, which an operator
+// rarely means.
+func quotedNumber(n *yaml.Node) bool {
+	if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) == 0 {
+		return false
+	}
+	_, err := strconv.ParseInt(n.Value, 10, 64)
+	return err == nil
+}
+
 func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
 
 // describe names what the operator wrote, for "must be X, not Y".
@@ -332,6 +350,9 @@ func unknownKey(name string, t reflect.Type) string {
 	}
 	// Within 2 edits, or a third of the key for long ones: further than that
 	// a suggestion is a guess.
+	if now, ok := renamedKeys[name]; ok {
+		return fmt.Sprintf("unknown key %s: %s", name, now)
+	}
 	typo := bestD >= 0 && bestD <= max(2, len(best)/3) && bestD < len(name)
 	// A key that is right but in the wrong place (an indentation slip) is
 	// told where it belongs, unless a key here is one letter away.
@@ -342,6 +363,11 @@ func unknownKey(name string, t reflect.Type) string {
 		return fmt.Sprintf("unknown key %s (did you mean %s?)", name, best)
 	}
 	return fmt.Sprintf("unknown key %s (valid here: %s)", name, strings.Join(keys, ", "))
+}
+
+// renamedKeys are keys of earlier versions, with what replaced them.
+var renamedKeys = map[string]string{
+	"metrics": "it is now admin: (address, token), which serves /metrics, /healthz, the JSON API and the stats page",
 }
 
 // placesOf lists where in the file a key is valid, as "backends[].servers[]".
