@@ -175,6 +175,15 @@ func (c *Conn) Match() Match {
 	return Match{Index: -1}
 }
 
+// Close closes the TCP connection without sending a close_notify alert.
+// crypto/tls gives that alert up to 5 s to be written, so a viewer that
+// stopped reading would hold every Close (the end of grace at shutdown, an
+// operator's DELETE) that long. The polite end still happens where it
+// matters: CloseWrite, which the relay calls when the media server ends the
+// stream, sends the alert. RTMP frames its own messages, so a missing alert
+// cannot make a client take a cut stream for a whole one.
+func (c *Conn) Close() error { return c.rc.Conn.Close() }
+
 // NetConn is the client's TCP connection under the TLS layer.
 func (c *Conn) NetConn() net.Conn { return c.rc.Conn }
 

@@ -391,3 +391,75 @@ func TestNoSessionTickets(t *testing.T) {
 		}
 	}
 }
+
+// recordCounter counts the TLS records a client receives.
+type recordCounter struct {
+	net.Conn
+	raw []byte
+}
+
+func (r *recordCounter) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	r.raw = append(r.raw, p[:n]...)
+	return n, err
+}
+
+func (r *recordCounter) records() int {
+	n := 0
+	for i := 0; i+5 <= len(r.raw); i += 5 + (int(r.raw[i+3])<<8 | int(r.raw[i+4])) {
+		n++
+	}
+	return n
+}
+
+// Close cuts the TCP connection without the close_notify alert, whose write
+// could block; CloseWrite still sends it. The same exchange ended both ways
+// must differ by exactly that one record.
+func TestCloseSendsNoAlertButCloseWriteDoes(t *testing.T) {
+	dir := t.TempDir()
+	crt, key := writePair(t, dir, "edge", makeCert(t, certOpts{}))
+	s, err := NewStore(Config{Cert: crt, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := map[bool]int{}
+	for _, half := range []bool{false, true} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			tc := s.Server(c)
+			_ = tc.SetDeadline(time.Now().Add(30 * time.Second))
+			if tc.Handshake() != nil {
+				c.Close()
+				return
+			}
+			_, _ = tc.Write([]byte("x"))
+			if half {
+				_ = tc.CloseWrite()
+			}
+			_ = tc.Close()
+		}()
+		raw, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := &recordCounter{Conn: raw}
+		c := tls.Client(rc, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS13})
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		if b, _ := io.ReadAll(c); string(b) != "x" {
+			t.Fatalf("half=%v: read %q", half, b)
+		}
+		c.Close()
+		ln.Close()
+		records[half] = rc.records()
+	}
+	if records[true] != records[false]+1 {
+		t.Fatalf("records received: %d after Close, %d after CloseWrite+Close; want CloseWrite to add exactly the alert", records[false], records[true])
+	}
+}
