@@ -79,6 +79,20 @@ func TestRunShortProducesTheTable(t *testing.T) {
 			}
 		}
 	}
+	// The TLS rows: HAProxy ending TLS and rtmp-edge's rtmps listener, both measured.
+	if i := strings.Index(table, "## TLS (rtmps://)"); i < 0 {
+		t.Errorf("results.md has no TLS table:\n%s", table)
+	} else {
+		tls := table[i:]
+		for _, row := range []string{"Relay throughput", "Connect time p50", "Session rate"} {
+			line := findRow(tls, row)
+			cells := strings.Split(line, "|")
+			// cells: "", metric, better, haproxy-tls, edge-rtmps, ratio, ratio, ""
+			if len(cells) != 8 || strings.TrimSpace(cells[3]) == "n/a" || strings.TrimSpace(cells[4]) == "n/a" {
+				t.Errorf("TLS row %q not measured on both paths: %q\n%s", row, line, stderr.String())
+			}
+		}
+	}
 	f, err := os.Open(filepath.Join(out, "chart.png"))
 	if err != nil {
 		t.Fatal(err)

@@ -12,20 +12,23 @@
 #   1k and 10k mostly idle sessions), live realism (500 players of a 2.5 Mbit/s stream from nginx-rtmp, proxy CPU %).
 # Output: <out>/results.md (table with the ratios rtmp-edge/HAProxy and rtmp-edge/direct), results.tsv, chart.png.
 #
-# Usage: bench/run.sh [-short] [-out DIR]
+# Usage: bench/run.sh [-short] [-setup-only] [-out DIR]
 #   -short   seconds instead of minutes, small counts (what the test suite runs)
+#   -setup-only  loads 1-3 only (throughput, set-up latency, session rate): the TLS rows without the long memory and live runs
 #   -out     where the results go (default bench/results)
 # Loopback only (127.x); every process it starts is stopped on exit; bounded in time.
 # Environment: BENCH_PORT_BASE (default 29400) picks the 40 ports it uses.
 set -euo pipefail
 
 SHORT=0
+SETUP_ONLY=0
 OUT=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-short) SHORT=1 ;;
+	-setup-only) SETUP_ONLY=1 ;;
 	-out) OUT="$2"; shift ;;
-	*) echo "usage: $0 [-short] [-out DIR]" >&2; exit 2 ;;
+	*) echo "usage: $0 [-short] [-setup-only] [-out DIR]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -428,7 +431,9 @@ mem_run() { # mem_run PATH N
 	fi
 	sleep "$MEM_SETTLE" # let the sessions close
 }
-for path in "${PATHS[@]}"; do
+MEM_PATHS=("${PATHS[@]}")
+[ "$SETUP_ONLY" = 1 ] && MEM_PATHS=()
+for path in "${MEM_PATHS[@]}"; do
 	[ "${AVAILABLE[$path]}" = 1 ] || continue
 	for n in $MEM_SMALL $MEM_LARGE; do
 		log "memory: $path ($n idle sessions)"
@@ -437,7 +442,7 @@ for path in "${PATHS[@]}"; do
 done
 
 # --- 5. live realism: players of one 2.5 Mbit/s stream published to nginx-rtmp ---------------------
-if [ "$NGINX_OK" = 1 ]; then
+if [ "$NGINX_OK" = 1 ] && [ "$SETUP_ONLY" = 0 ]; then
 	live_secs=${LIVE_SECS%s}
 	"$BENCH" load -json -progress 0 -publishers 1 -bitrate 2500k -chunk 4096 -stream real \
 		-duration "$(( live_secs * ${#PATHS[@]} * 2 + 10 ))s" "rtmp://127.0.0.1:$NGINX_PORT/live" >"$WORK/live-publisher.json" 2>&1 &
@@ -468,6 +473,7 @@ fi
 # --- report ----------------------------------------------------------------------------------------
 MODE=full
 [ "$SHORT" = 1 ] && MODE=short
+[ "$SETUP_ONLY" = 1 ] && MODE="$MODE, loads 1-3 only"
 {
 	echo "date	$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 	echo "mode	$MODE"
