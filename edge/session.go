@@ -35,6 +35,7 @@ const (
 	endShutdown   = "shutdown"
 	endOperator   = "ended by operator"
 	endServerDown = "server down"
+	endTakenOver  = "taken over by a new publish"
 	// endHandedOver is the relay's end when an upgrade detached it.
 	endHandedOver = "handed over"
 )
@@ -88,6 +89,7 @@ type session struct {
 	relay      *upstream.Relaying
 	cutReason  string // set by cut: wins over what the relay reports
 	finished   bool
+	ended      chan struct{} // closed by finish
 
 	// handingOver is set while an upgrade detaches the relay: its "handed
 	// over" end is then reported on detached instead of finishing the session.
@@ -103,7 +105,7 @@ type session struct {
 func (l *listener) newSession(c net.Conn, proto string, client, local netip.AddrPort, release func()) *session {
 	s := &session{
 		e: l.e, l: l, backend: l.backend, proto: proto, client: client, local: local, start: time.Now(), conn: c,
-		release: release, phase: phaseHandshake,
+		release: release, phase: phaseHandshake, ended: make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(l.e.base)
 	l.e.sessions.add(s)
@@ -232,14 +234,26 @@ func (s *session) setup(r *bufio.Reader) *rejection {
 		_ = server.Close()
 		return reject(cutLabel(s.cutReason), errors.New(s.cutReason))
 	}
-	s.serverConn = nil
-	s.phase = phaseRelay
-	s.relay = upstream.Start(conn, server, upstream.RelayConfig{
-		IdleTimeout: b.cfg.idleTimeout(), WriteTimeout: b.cfg.writeTimeout(), SndBuf: cfg.sndBuf(), Counters: &s.counters,
-	}, inspect,
-		func(st upstream.RelayStats) { s.finish(&st, nil) })
+	s.startRelayLocked(conn, server, inspect)
 	s.mu.Unlock()
 	return nil
+}
+
+// relayConfig is the relay's configuration for this session: its backend's
+// timeouts, its listener's send buffer, its live counters.
+func (s *session) relayConfig() upstream.RelayConfig {
+	b := s.backend
+	return upstream.RelayConfig{
+		IdleTimeout: b.cfg.idleTimeout(), WriteTimeout: b.cfg.writeTimeout(), SndBuf: s.l.cfg.sndBuf(), Counters: &s.counters,
+	}
+}
+
+// startRelayLocked starts the session's relay; it reports the end to
+// finish. Call with s.mu held.
+func (s *session) startRelayLocked(client, server net.Conn, inspect func([]byte) bool) {
+	s.serverConn = nil
+	s.phase = phaseRelay
+	s.relay = upstream.Start(client, server, s.relayConfig(), inspect, func(st upstream.RelayStats) { s.finish(&st, nil) })
 }
 
 // commandSeen records the client's real publish or play and logs the session
@@ -314,7 +328,7 @@ func (s *session) dialServer(replay []byte) (net.Conn, *rejection) {
 	var exclude []*routing.Server
 	var lastErr error
 	for attempt := 0; attempt <= b.cfg.retries(); attempt++ {
-		lease, err := b.pool.Acquire(s.ctx, routing.Request{Client: s.client.Addr(), Kind: kind, Exclude: exclude, Stream: stream})
+		lease, err := b.pool.Acquire(s.ctx, routing.Request{Client: s.client.Addr(), Kind: kind, Exclude: exclude, Stream: stream, Owner: s})
 		if err != nil {
 			if lastErr != nil {
 				err = fmt.Errorf("%w (after: %w)", err, lastErr)
@@ -331,6 +345,7 @@ func (s *session) dialServer(replay []byte) (net.Conn, *rejection) {
 		if w := lease.Waited; w > 0 {
 			m.queued(w.Seconds())
 		}
+		s.takeOver(lease.Takeover)
 		s.mu.Lock()
 		s.attempts++
 		s.lease, s.server, s.pickReason = lease, lease.Server, lease.Reason
@@ -367,6 +382,32 @@ func (s *session) dialServer(replay []byte) (net.Conn, *rejection) {
 	return nil, reject("servers_failed", fmt.Errorf("every try failed, last: %w", lastErr))
 }
 
+// takeOver ends the stream's previous publisher when routing says this
+// publish takes it over (publisher_takeover: the same client IP publishing
+// the same live stream again, an encoder that reconnected before its old TCP
+// session timed out), and waits a little for it to end: the media server
+// refuses a second publisher of a stream.
+func (s *session) takeOver(t *routing.Publisher) {
+	if t == nil {
+		return
+	}
+	old, ok := t.Owner.(*session)
+	if !ok || old == s {
+		return
+	}
+	s.e.log.Info("publisher takeover: ending the stream's previous publisher", "id", old.id, "by", s.id,
+		"client", s.client.String(), "server", t.Server.Name)
+	old.cut(endTakenOver)
+	select {
+	case <-old.ended:
+	case <-time.After(takeoverWait):
+	}
+}
+
+// takeoverWait bounds how long a publisher that takes a stream over waits for
+// the previous one to end.
+const takeoverWait = 2 * time.Second
+
 // cut ends the session from outside (shutdown, an operator): both sides are
 // closed at once, whatever phase it is in; finish then logs reason as its end.
 func (s *session) cut(reason string) {
@@ -401,6 +442,8 @@ func cutLabel(reason string) string {
 		return "shutdown"
 	case endServerDown:
 		return "server_down"
+	case endTakenOver:
+		return "taken_over"
 	}
 	return "operator"
 }
@@ -420,6 +463,7 @@ func (s *session) finish(st *upstream.RelayStats, rej *rejection) {
 	s.finished = true
 	lease, cut, phase := s.lease, s.cutReason, s.phase
 	s.mu.Unlock()
+	defer close(s.ended)
 	s.cancel()
 	lease.Release()
 	if cut != "" && rej != nil && rej.label != cutLabel(cut) {

@@ -79,6 +79,8 @@ func (s *session) converseCommand(r *bufio.Reader, cs *clientStream) (replay []b
 				if _, werr := conn.Write(out); werr != nil {
 					return nil, false, rejectionFor("command", werr)
 				}
+				// What the client received counts, whoever answered it.
+				s.counters.ServerToClient.Add(int64(len(out)))
 			}
 			routed = rt
 		}
@@ -127,20 +129,15 @@ func (s *session) converseCommand(r *bufio.Reader, cs *clientStream) (replay []b
 		return nil, false, rej
 	}
 
-	b := s.backend
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cutReason != "" { // cut while dialing or syncing
 		_ = server.Close()
 		return nil, false, reject(cutLabel(s.cutReason), errors.New(s.cutReason))
 	}
-	s.serverConn = nil
-	s.phase = phaseRelay
 	// As the connect-routed path starts it (setup), without the inspect
 	// hook: the real command is known already.
-	s.relay = upstream.Start(conn, server, upstream.RelayConfig{
-		IdleTimeout: b.cfg.idleTimeout(), WriteTimeout: b.cfg.writeTimeout(), SndBuf: cfg.sndBuf(), Counters: &s.counters,
-	}, nil, func(st upstream.RelayStats) { s.finish(&st, nil) })
+	s.startRelayLocked(conn, server, nil)
 	return nil, true, nil
 }
 

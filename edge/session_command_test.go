@@ -122,3 +122,39 @@ func TestRouteKeyValidated(t *testing.T) {
 		}
 	}
 }
+
+// With publisher_takeover, an encoder that publishes a live stream again from
+// the same address (it reconnected before its old session timed out) ends
+// the old publishing session, and its new publish is accepted by the media
+// server, which would refuse a second publisher.
+func TestCommandRoutePublisherTakeover(t *testing.T) {
+	n3 := harness.StartNginx(t, harness.NginxOptions{Name: "media03", RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t)})
+	cfg := testConfig(routing.ServerConfig{Name: "media03", Address: n3.Opts.RTMPAddr, Upload: true})
+	cfg.Backends[0].Route = RouteCommand
+	cfg.Backends[0].PublisherTakeover = true
+	e := startEdge(t, cfg)
+	first := goClient(t, e.addr, encoderConnect)
+	publish(t, first, "enc")
+	e.log.wait(t, "session start", nil)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if all := (adminSource{e.Edge}).Sessions(); len(all) == 1 && all[0].Phase == phaseRelay {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first publisher did not reach the relay")
+		}
+	}
+	second := goClient(t, e.addr, encoderConnect)
+	publish(t, second, "enc")
+	end := e.log.wait(t, "session end", nil)
+	if end["end"] != endTakenOver {
+		t.Fatalf("the first publisher ended with %v, want %q", end["end"], endTakenOver)
+	}
+	start := e.log.wait(t, "session start", nil)
+	if start["stream"] != "enc" || start["server"] != "media03" {
+		t.Errorf("second session start %v", start)
+	}
+	n3.WaitStat(t, "enc published again", func(s *harness.Stat) bool {
+		return len(s.Stream("enc").Publishers) == 1
+	}, 10*time.Second)
+}

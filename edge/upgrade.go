@@ -313,6 +313,7 @@ func (s *session) finishMoved() {
 	s.finished = true
 	lease := s.lease
 	s.mu.Unlock()
+	defer close(s.ended)
 	s.cancel()
 	lease.Release()
 	s.e.sessions.remove(s)
@@ -329,7 +330,7 @@ func (s *session) handoverState() handoverSession {
 		ID: s.id, Listener: s.l.cfg.Name, Proto: s.proto, Client: s.client.String(), Local: s.local.String(),
 		Started: s.start, Digest: s.digest,
 		App: s.connect.App, TcURL: s.connect.TcURL, FlashVer: s.connect.FlashVer, Type: s.connect.Type,
-		Kind: s.kind.String(), KindReason: s.kindReason, Backend: s.l.backend.cfg.Name, Server: s.serverName(),
+		Kind: s.kind.String(), KindReason: s.kindReason, Backend: s.backend.cfg.Name, Server: s.serverName(),
 		Pick: s.pickReason, Attempts: s.attempts,
 		BytesIn: s.counters.ClientToServer.Load(), BytesOut: s.counters.ServerToClient.Load(),
 	}
@@ -341,13 +342,9 @@ func (s *session) handoverState() handoverSession {
 
 // startRelay starts the relay of an adopted or resumed session.
 func (s *session) startRelay(client, server net.Conn) {
-	b := s.l.backend
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.phase = phaseRelay
-	s.relay = upstream.Start(client, server, upstream.RelayConfig{
-		IdleTimeout: b.cfg.idleTimeout(), WriteTimeout: b.cfg.writeTimeout(), SndBuf: s.l.cfg.sndBuf(), Counters: &s.counters,
-	}, nil, func(st upstream.RelayStats) { s.finish(&st, nil) })
+	s.startRelayLocked(client, server, nil)
 }
 
 // Inheritance is what a new process received from the old one before it
@@ -542,12 +539,13 @@ func (e *Edge) adopt(hs handoverSession, files []*os.File) error {
 	if l == nil {
 		return fmt.Errorf("no listener %q in this config", hs.Listener)
 	}
-	if l.backend.cfg.Name != hs.Backend {
-		return fmt.Errorf("listener %q feeds backend %q here, the session is on %q", hs.Listener, l.backend.cfg.Name, hs.Backend)
+	b := rt.backends[hs.Backend]
+	if b == nil {
+		return fmt.Errorf("no backend %q in this config", hs.Backend)
 	}
 	clientAddr, _ := netip.ParseAddrPort(hs.Client)
 	localAddr, _ := netip.ParseAddrPort(hs.Local)
-	lease, err := l.backend.pool.Adopt(hs.Server, clientAddr.Addr())
+	lease, err := b.pool.Adopt(hs.Server, clientAddr.Addr())
 	if err != nil {
 		return err
 	}
@@ -563,8 +561,8 @@ func (e *Edge) adopt(hs handoverSession, files []*os.File) error {
 		return err
 	}
 	s := &session{
-		e: e, l: l, proto: hs.Proto, client: clientAddr, local: localAddr, start: hs.Started, conn: client,
-		release: func() {}, phase: phaseRelay,
+		e: e, l: l, backend: b, proto: hs.Proto, client: clientAddr, local: localAddr, start: hs.Started, conn: client,
+		release: func() {}, phase: phaseRelay, ended: make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(e.base)
 	s.digest = hs.Digest
