@@ -40,6 +40,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -217,6 +218,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusForbidden, "cross-origin request refused")
 			return
 		}
+		r = r.WithContext(context.WithValue(r.Context(), viaKey{}, via))
 	}
 	if _, pattern := h.mux.Handler(r); pattern == "" {
 		// The mux would answer 404 or 405 in plain text; API clients get

@@ -511,6 +511,9 @@ func TestPage(t *testing.T) {
 	if !bytes.Contains(a.body, []byte(`id="backends"`)) || !bytes.Contains(a.body, []byte(`/api/v1/sessions`)) {
 		t.Error("not the stats page")
 	}
+	if bytes.Contains(a.body, []byte(`action="/logout"`)) {
+		t.Error("sign-out button without a sign-in")
+	}
 	csp := a.header.Get("Content-Security-Policy")
 	if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "connect-src 'self'") {
 		t.Errorf("CSP %q", csp)
@@ -578,8 +581,9 @@ func TestBrowserLogin(t *testing.T) {
 	}
 
 	cookie := c.Name + "=" + c.Value
-	if a := r.do("GET", "/", "", "Cookie", cookie); a.status != 200 || !bytes.Contains(a.body, []byte(`id="backends"`)) {
-		t.Fatalf("page with cookie: %d", a.status)
+	if a := r.do("GET", "/", "", "Cookie", cookie); a.status != 200 || !bytes.Contains(a.body, []byte(`id="backends"`)) ||
+		!bytes.Contains(a.body, []byte(`<form method="post" action="/logout"`)) {
+		t.Fatalf("page with cookie (and a sign-out button): %d", a.status)
 	}
 	if a := r.do("GET", "/api/v1/sessions", "", "Cookie", cookie); a.status != 200 {
 		t.Fatalf("API with cookie: %d", a.status)
@@ -598,8 +602,15 @@ func TestBrowserLogin(t *testing.T) {
 	path := "/api/v1/backends/bk_rtmp/servers/media01"
 	wantError(t, r.do("PUT", path, `{"state":"maint"}`, "Cookie", cookie, "Origin", "https://evil.example"), 403, "cross-origin")
 	wantError(t, r.do("DELETE", "/api/v1/sessions/s1a2b3", "", "Cookie", cookie, "Sec-Fetch-Site", "cross-site"), 403, "cross-origin")
+	wantError(t, r.do("DELETE", "/api/v1/sessions/s1a2b3", "", "Cookie", cookie, "Origin", "null"), 403, "cross-origin")
+	wantError(t, r.do("DELETE", "/api/v1/sessions/s1a2b3", "", "Cookie", cookie, "Origin", r.srv.URL, "Sec-Fetch-Site", "same-site"), 403, "cross-origin")
 	if r.src.server("bk_rtmp", "media01").State != "ready" || len(r.src.ended) != 0 {
 		t.Fatal("a cross-origin request changed something")
+	}
+	// What a browser's own form post may look like: Origin null, the fetch
+	// metadata saying same-origin.
+	if a := r.do("DELETE", "/api/v1/sessions/s1a2b3", "", "Cookie", cookie, "Origin", "null", "Sec-Fetch-Site", "same-origin"); a.status != 204 {
+		t.Fatalf("same-origin by Sec-Fetch-Site: %d %s", a.status, a.body)
 	}
 	if a := r.do("PUT", path, `{"state":"maint"}`, "Cookie", cookie, "Origin", r.srv.URL); a.status != 200 {
 		t.Fatalf("same-origin PUT: %d %s", a.status, a.body)

@@ -22,6 +22,9 @@ const CookieName = "rtmp_edge_admin"
 
 type authVia int
 
+// viaKey holds, in a request's context, how it was authorized.
+type viaKey struct{}
+
 const (
 	viaNone authVia = iota
 	viaBearer
@@ -56,16 +59,20 @@ func (h *handler) authorized(r *http.Request) (authVia, bool) {
 }
 
 // sameOrigin tells whether a cookie-authenticated change comes from a page
-// of this endpoint. Browsers send Origin on every PUT/DELETE; a request
-// without one is not from a browser page (and SameSite=Strict already keeps
-// the cookie off cross-site requests; this is the second lock).
+// of this endpoint (SameSite=Strict already keeps the cookie off cross-site
+// requests; this is the second lock). Browsers say where a request comes
+// from in Sec-Fetch-Site; older ones only in Origin, which is "null" for
+// some form posts. A request with neither is not from a browser page.
 func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin"
+	}
 	origin := r.Header.Get("Origin")
 	if origin == "" {
-		return r.Header.Get("Sec-Fetch-Site") != "cross-site"
+		return true
 	}
 	u, err := url.Parse(origin)
-	return err == nil && u.Host == r.Host
+	return err == nil && u.Host != "" && u.Host == r.Host
 }
 
 func (h *handler) unauthorized(w http.ResponseWriter, r *http.Request) {

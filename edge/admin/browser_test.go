@@ -299,11 +299,9 @@ func TestPageInChromium(t *testing.T) {
 	}
 }
 
-// TestPageScreenshot keeps a picture of the page as a test artifact, in
-// $RTMP_EDGE_ARTIFACTS (default: <tmp>/rtmp-edge-artifacts).
-func TestPageScreenshot(t *testing.T) {
-	srv := httptest.NewServer(newHandler(demoSource(), Options{}, stepClock()))
-	defer srv.Close()
+// artifactDir is where pictures worth looking at after a run are kept.
+func artifactDir(t *testing.T) string {
+	t.Helper()
 	dir := os.Getenv("RTMP_EDGE_ARTIFACTS")
 	if dir == "" {
 		dir = filepath.Join(os.TempDir(), "rtmp-edge-artifacts")
@@ -311,6 +309,15 @@ func TestPageScreenshot(t *testing.T) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// TestPageScreenshot keeps a picture of the page as a test artifact, in
+// $RTMP_EDGE_ARTIFACTS (default: <tmp>/rtmp-edge-artifacts).
+func TestPageScreenshot(t *testing.T) {
+	srv := httptest.NewServer(newHandler(demoSource(), Options{}, stepClock()))
+	defer srv.Close()
+	dir := artifactDir(t)
 	// Half a minute of polls, so the sparklines have a history to show.
 	for _, v := range []struct{ name, flag string }{{"admin-stats-page.png", ""}, {"admin-stats-page-dark.png", "--force-dark-mode"}} {
 		file := filepath.Join(dir, v.name)

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"syscall"
 	"testing"
@@ -277,7 +278,21 @@ func TestPageLoginInBrowser(t *testing.T) {
 	b.waitJS("the stats page with data", `document.querySelector('tr[data-session="s1a2b3"] .stream') !== null &&
 		document.querySelector('tr[data-session="s1a2b3"] .stream').textContent === "camera-north"`)
 
+	var shot struct {
+		Data []byte `json:"data"` // base64 in JSON, decoded by encoding/json
+	}
+	b.call(b.session, "Emulation.setDeviceMetricsOverride", map[string]any{"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": false}, nil)
+	b.call(b.session, "Page.captureScreenshot", map[string]any{"format": "png"}, &shot)
+	file := filepath.Join(artifactDir(t), "admin-stats-page-signed-in.png")
+	if err := os.WriteFile(file, shot.Data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", file)
+
 	// The page's own PUT passes the cookie and the origin check.
 	b.do(`window.confirm = () => true; document.querySelector('tr[data-server="media01"] button[data-action="drain"]').click()`)
 	waitFor(t, "media01 drained", func() bool { return src.server("bk_rtmp", "media01").State == "drain" })
+
+	b.do(`document.getElementById("logout").submit()`)
+	b.waitJS("the login form again", `document.getElementById("login") !== null`)
 }

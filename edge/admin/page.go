@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	_ "embed"
 	"html/template"
 	"net/http"
@@ -27,11 +28,23 @@ func setPageHeaders(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", pageCSP)
-	w.Header().Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: with no-referrer a form post's Origin
+	// is "null" and the sign-out could not be told from a foreign page's.
+	w.Header().Set("Referrer-Policy", "same-origin")
 }
+
+// pageSignedIn is the page for a browser signed in with the cookie: the
+// same, with a sign-out button (a page opened without a token has nobody to
+// sign out).
+var pageSignedIn = bytes.Replace(pageHTML, []byte("<!--signout-->"),
+	[]byte(`<form method="post" action="/logout" id="logout"><button type="submit">sign out</button></form>`), 1)
 
 func (h *handler) page(w http.ResponseWriter, r *http.Request) {
 	setPageHeaders(w)
+	if r.Context().Value(viaKey{}) == viaCookie {
+		w.Write(pageSignedIn)
+		return
+	}
 	w.Write(pageHTML)
 }
 
