@@ -20,6 +20,6 @@
 // bounded (Limits).
 //
 // The test data in testdata/ are both directions of real sessions through
-// nginx-rtmp (ffmpeg publish and play, rtmpdump play and live play),
-// recorded with internal/capture.
+// nginx-rtmp (ffmpeg publish and play, rtmpdump play and live play, a
+// go-rtmp publish), recorded with internal/capture.
 package command

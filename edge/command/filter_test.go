@@ -112,7 +112,7 @@ func session(t *testing.T, tmpl Template, client, server []byte, step int) (got 
 // the direct session: the edge's answers are nginx's own, the filter drops
 // nginx's repeats, and it is done at nginx's answer to publish/play.
 func TestFilterCapturesByteExact(t *testing.T) {
-	for _, name := range []string{"nginx-ffmpeg-publish", "nginx-ffmpeg-play", "nginx-rtmpdump-play", "nginx-rtmpdump-live"} {
+	for _, name := range append(fuzzClients, "nginx-gortmp-publish") {
 		client := readTestdata(t, name+".client.bin")
 		server := readTestdata(t, name+".server.bin")
 		learned, err := LearnTemplate(server[:connectReplyEnd(t, server)])

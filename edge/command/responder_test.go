@@ -110,6 +110,7 @@ func TestResponderCapturesByteExact(t *testing.T) {
 		{"nginx-ffmpeg-play", KindPlay, 1, "stream1", ""},
 		{"nginx-rtmpdump-play", KindPlay, 1, "stream1", ""},
 		{"nginx-rtmpdump-live", KindPlay, 1, "stream1", "stream1"},
+		{"nginx-gortmp-publish", KindPublish, 1, "enc", ""}, // go-rtmp, the project's test client: publish with transaction 0
 	}
 	for _, tt := range tests {
 		client := readTestdata(t, tt.name+".client.bin")
