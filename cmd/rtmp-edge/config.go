@@ -128,7 +128,7 @@ func (p problem) String() string {
 type report struct {
 	problems []problem
 	syntax   bool // the YAML parser could not read some line
-	lines    int  // in the file
+	lines    int  // in the file; 0 if not known
 }
 
 func (r *report) add(line int, path, msg string) {
@@ -155,7 +155,9 @@ func (r *report) err(name string) error {
 	for i := range r.problems {
 		// The parser may place a problem at the end of the last line
 		// (after its newline): that is still the last line of the file.
-		r.problems[i].line = min(r.problems[i].line, r.lines)
+		if r.lines > 0 {
+			r.problems[i].line = min(r.problems[i].line, r.lines)
+		}
 	}
 	sort.SliceStable(r.problems, func(i, j int) bool { return r.problems[i].line < r.problems[j].line })
 	return &configError{file: name, problems: r.problems}

@@ -90,7 +90,10 @@ func (d *decoder) lineOf(path string) (line int, exact bool) {
 	}
 }
 
-var durationType = reflect.TypeFor[time.Duration]()
+var (
+	durationType    = reflect.TypeFor[time.Duration]()
+	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+)
 
 func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, depth int) {
 	if d.over {
@@ -112,6 +115,14 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, depth int) {
 	if isNull(n) {
 		// "key:" with nothing after it, or "~": the key's default, as if omitted.
 		v.Set(reflect.Zero(v.Type()))
+		return
+	}
+	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
+		// A type that decodes itself knows its own format better than the
+		// tags can say; its error is passed on without the library's prefix.
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			d.fail(n.Line, path, strings.TrimPrefix(err.Error(), "yaml: "))
+		}
 		return
 	}
 	switch {
