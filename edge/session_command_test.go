@@ -158,3 +158,35 @@ func TestCommandRoutePublisherTakeover(t *testing.T) {
 		return len(s.Stream("enc").Publishers) == 1
 	}, 10*time.Second)
 }
+
+// RTMPT sessions take the same path: the tunnel is a net.Conn, so the
+// edge answers, replays and filters through it like through TCP.
+func TestCommandRouteRTMPT(t *testing.T) {
+	n3 := harness.StartNginx(t, harness.NginxOptions{Name: "media03", RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t)})
+	cfg := testConfig(routing.ServerConfig{Name: "media03", Address: n3.Opts.RTMPAddr, Weight: new(8), MaxConn: 200, Upload: true})
+	cfg.Listeners[0].Protocols = []string{ProtoRTMP, ProtoRTMPT}
+	cfg.Backends[0].Route = RouteCommand
+	e := startEdge(t, cfg)
+	src := harness.MakeTestStream(t, 3)
+	harness.Publish(t, "rtmpt://"+e.addr+"/live/tunnel", src)
+	n3.WaitStat(t, "tunnel published", func(s *harness.Stat) bool { return s.Stream("tunnel") != nil }, 15*time.Second)
+	got, err := harness.PlayFFmpeg("rtmpt://"+e.addr+"/live/tunnel", 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := got.CheckSubsetOf(harness.MustFrameMD5(t, src), 10); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[any]int{}
+	for _, rec := range e.log.records() {
+		if rec["msg"] == "session start" {
+			kinds[rec["kind"]]++
+			if rec["proto"] != "rtmpt" || rec["server"] != "media03" {
+				t.Errorf("session start %v", rec)
+			}
+		}
+	}
+	if kinds["publish"] != 1 || kinds["play"] != 1 {
+		t.Errorf("session starts by kind: %v, want one publish and one play", kinds)
+	}
+}

@@ -402,3 +402,33 @@ func TestResponderHostile(t *testing.T) {
 		t.Error("Expired")
 	}
 }
+
+// An Enhanced RTMP client (fourCcList as a strict array, capsEx, the
+// FourCC info maps) is answered with what its backend sends: the fields of
+// the server's own reply, learned by the health check, not the client's.
+func TestResponderEnhancedRTMP(t *testing.T) {
+	w := chunk.NewWriter()
+	info := amf0.Object{{Key: "level", Value: "status"}, {Key: "code", Value: "NetConnection.Connect.Success"},
+		{Key: "description", Value: "Connection succeeded."}, {Key: "objectEncoding", Value: 0.0},
+		{Key: "fourCcList", Value: amf0.StrictArray{"av01", "hvc1"}}, {Key: "capsEx", Value: 1.0},
+		{Key: "videoFourCcInfoMap", Value: amf0.Object{{Key: "hvc1", Value: 3.0}}}}
+	res, _ := amf0.EncodeCommand("_result", 1, amf0.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}}, info)
+	reply := w.Append(w.Append(nil, chunk.Message{CSID: 2, Type: chunk.TypeWindowAckSize, Payload: u32(5000000)}),
+		chunk.Message{CSID: 3, Type: chunk.TypeCommandAMF0, Payload: res})
+	tmpl, err := LearnTemplate(reply)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := newClient().connect(t, amf0.Property{Key: "fourCcList", Value: amf0.StrictArray{"av01", "vp09", "hvc1"}},
+		amf0.Property{Key: "capsEx", Value: 2.0},
+		amf0.Property{Key: "audioFourCcInfoMap", Value: amf0.Object{{Key: "Opus", Value: 1.0}}}).
+		cmd(t, 3, 0, "createStream", 2, nil).cmd(t, 8, 1, "publish", 3, nil, "hevc", "live").b
+	out, routed, err := NewResponder(Config{Template: tmpl}).Feed(client, t0)
+	if err != nil || routed == nil || routed.Stream != "hevc" {
+		t.Fatalf("routed %v, err %v", routed, err)
+	}
+	msgs := decodeAll(t, out)
+	if len(msgs) != 3 || msgs[1].Command != "_result" || !reflect.DeepEqual(msgs[1].Args[1], info) {
+		t.Fatalf("answers %v", msgs)
+	}
+}
