@@ -1,6 +1,7 @@
 // Command report turns bench/run.sh's measurements (metric, path, value
 // rows) into results.md, a Markdown table with the ratios rtmp-edge/HAProxy
-// and rtmp-edge/direct, and chart.png.
+// and rtmp-edge/direct, and chart.png; with -soak, bench/soak.sh's samples into
+// soak.md (the verdict) and soak.png (the curves).
 //
 //	go run ./bench/report -in results.tsv -env env.tsv -out bench/results
 package main
@@ -17,7 +18,11 @@ func main() {
 	env := flag.String("env", "", "optional: tab-separated key, value lines describing the run")
 	out := flag.String("out", ".", "directory for results.md and chart.png")
 	flag.Parse()
-	if err := run(*in, *env, *out); err != nil {
+	do := run
+	if *soakIn != "" {
+		do = func(_, env, out string) error { return runSoak(*soakIn, env, out) }
+	}
+	if err := do(*in, *env, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
