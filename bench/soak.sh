@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # bench/soak.sh — the soak: N sessions with churn (publishers and players, rtmp and rtmpt; each session
 # lasts -hold, then its client reconnects) through rtmp-edge in front of three nginx-rtmp media servers on
-# 127.0.0.1, for -duration. Every -interval it samples the edge's RSS, heap, goroutines, open fds and
-# session counts (from its /metrics: process_resident_memory_bytes, go_goroutines, process_open_fds, …)
-# into soak.tsv; then it draws soak.png and writes soak.md (bench/report -soak).
+# 127.0.0.1 (the seed's set-up: media03 takes the uploads and pushes them to media01 and media02), for
+# -duration. Every -interval it samples the edge's RSS, heap, goroutines, open fds and session counts
+# (from its /metrics: process_resident_memory_bytes, go_goroutines, process_open_fds, …) into soak.tsv; then it draws soak.png and writes soak.md (bench/report -soak).
 #
 # The run has phases, so that growth can be told from the working set of the load:
 #   warmup    the same load for -warmup: the heap and the runtime's pools grow to what the load needs
@@ -159,6 +159,8 @@ if ! command -v nginx >/dev/null || [ ! -f "$NGINX_MODULE" ]; then
 fi
 for i in 0 1 2; do
 	d="$WORK/media0$((i + 1))"
+	push=""
+	[ "$i" = 2 ] && push="push rtmp://127.0.0.1:${MEDIA_PORTS[0]}/live; push rtmp://127.0.0.1:${MEDIA_PORTS[1]}/live;"
 	mkdir -p "$d"
 	cat >"$d/nginx.conf" <<NGINX
 load_module $NGINX_MODULE;
@@ -172,7 +174,7 @@ rtmp {
     server {
         listen 127.0.0.1:${MEDIA_PORTS[$i]};
         chunk_size 4096;
-        application live { live on; }
+        application live { live on; $push }
     }
 }
 http {
@@ -186,8 +188,8 @@ done
 for i in 0 1 2; do wait_port "${MEDIA_PORTS[$i]}" "media0$((i + 1))"; done
 
 # --- rtmp-edge -----------------------------------------------------------------------------------------
-# The seed's routing (round robin by weight, stick on source IP), without an upload server, so that the
-# publishers spread over the three servers and the players follow their streams (the stream registry).
+# The seed's set-up: round robin by weight, stick on source IP; media03 takes the uploads and pushes every
+# stream to media01 and media02, so a player gets its stream wherever it lands.
 cat >"$WORK/edge.yaml" <<EDGE
 admin: { address: "127.0.0.1:$EDGE_ADMIN" }
 listeners:
@@ -209,7 +211,7 @@ backends:
     servers:
       - { name: media01, address: "127.0.0.1:${MEDIA_PORTS[0]}", weight: 10, maxconn: $SESSIONS }
       - { name: media02, address: "127.0.0.1:${MEDIA_PORTS[1]}", weight: 10, maxconn: $SESSIONS }
-      - { name: media03, address: "127.0.0.1:${MEDIA_PORTS[2]}", weight: 8, maxconn: $SESSIONS }
+      - { name: media03, address: "127.0.0.1:${MEDIA_PORTS[2]}", weight: 8, maxconn: $SESSIONS, upload: true }
 EDGE
 "$WORK/rtmp-edge" -check -check-host=false -config "$WORK/edge.yaml" >"$WORK/edge-check.log" 2>&1 || {
 	echo "soak: rtmp-edge rejects the soak config:" >&2
@@ -322,6 +324,7 @@ j() { jq -r "$1" "$2" 2>/dev/null || echo nan; } # j FILTER FILE
 	echo "load	$TOTAL sessions ($PUBLISHERS publishers at 100 kbit/s, $PLAYERS_PER_STREAM players per stream; half rtmp, half rtmpt), each held $HOLD then set up anew"
 	echo "phases	warm-up ${WARMUP_S}s, churn ${DURATION_S}s, settle ${SETTLE_S}s, samples every ${INTERVAL_S}s"
 	echo "churn sessions	$(j '.sessions' "$WORK/churn.json") set up ($(j '.sessions_per_s | floor' "$WORK/churn.json")/s), client errors $(j '.errors_total' "$WORK/churn.json") $(j '.errors | tostring' "$WORK/churn.json")"
+	echo "churn players with media	$(j '.players_with_media' "$WORK/churn.json") of $(j '.players' "$WORK/churn.json") player clients received media"
 	echo "warm-up sessions	$(j '.sessions' "$WORK/warmup.json") set up, client errors $(j '.errors_total' "$WORK/warmup.json")"
 	echo "edge session ends	$(jq -rR 'fromjson? | select(.msg == "session end") | .end' "$WORK/edge.log" 2>/dev/null | sed "s/:.*//" | sort | uniq -c | sort -rn | awk '{printf "%s%s: %s", (NR > 1 ? ", " : ""), substr($0, index($0, $2)), $1}')"
 	echo "edge panics	$(grep -c '"panic' "$WORK/edge.log" || true)"
