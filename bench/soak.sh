@@ -3,7 +3,8 @@
 # lasts -hold, then its client reconnects) through rtmp-edge in front of three nginx-rtmp media servers on
 # 127.0.0.1 (the seed's set-up: media03 takes the uploads and pushes them to media01 and media02), for
 # -duration. Every -interval it samples the edge's RSS, heap, goroutines, open fds and session counts
-# (from its /metrics: process_resident_memory_bytes, go_goroutines, process_open_fds, …) into soak.tsv; then it draws soak.png and writes soak.md (bench/report -soak).
+# (from its /metrics: process_resident_memory_bytes, go_goroutines, process_open_fds, …) into soak.tsv;
+# then it draws soak.png and writes soak.md (bench/report -soak).
 #
 # The run has phases, so that growth can be told from the working set of the load:
 #   warmup    the same load for -warmup: the heap and the runtime's pools grow to what the load needs
