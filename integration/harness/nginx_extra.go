@@ -13,15 +13,11 @@ import (
 )
 
 // accessLogFormat is the per-connection line StartNginxExtra's servers write
-// when a client disconnects: nginx-rtmp's $bytes_received is what the client
-// sent after the RTMP handshake (its session's in_bytes), $bytes_sent is
-// everything nginx wrote to the socket, handshake (S0+S1+S2) included.
+// when a client disconnects: nginx-rtmp's $bytes_received and $bytes_sent
+// are what the peer sent and what nginx sent after the RTMP handshake
+// (measured: a session's counts through the edge match them exactly).
+// $flashver is cut to 31 characters.
 const accessLogFormat = `$flashver|$command|$app|$name|$bytes_received|$bytes_sent`
-
-// HandshakeServerBytes is S0+S1+S2, what an RTMP server sends in the simple
-// handshake: nginx's $bytes_sent counts it, the edge's bytes_out (what the
-// client received after its handshake) does not.
-const HandshakeServerBytes = 1 + 1536 + 1536
 
 // NginxExtra adds configuration to a media server started by StartNginxExtra.
 type NginxExtra struct {
@@ -85,7 +81,7 @@ type AccessEntry struct {
 	Command       string // "PUBLISH", "PLAY", "" (nothing but connect), ...
 	App, Name     string
 	BytesReceived int64 // what the peer sent after the handshake
-	BytesSent     int64 // what nginx wrote, handshake included
+	BytesSent     int64 // what nginx sent after the handshake
 }
 
 // AccessLog reads the access log of a server started with
