@@ -1,7 +1,10 @@
 package integration
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -182,4 +185,94 @@ func waitAPIServer(t *testing.T, api *harness.Admin, server string, ok func(harn
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestReloadListeners: a SIGHUP that adds a listener opens it (a player
+// plays through it), one that removes it closes it, and the listener whose
+// address did not change keeps its socket: the same socket (inode) listens
+// after both reloads, and dialled all along it never refuses a connection.
+func TestReloadListeners(t *testing.T) {
+	t.Parallel()
+	c := startCluster(t, clusterOptions{servers: 1})
+	inode := listenerInode(t, c.rtmp)
+
+	stop := make(chan struct{})
+	refused := make(chan error, 1)
+	var dials int
+	go func() {
+		defer close(refused)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			conn, err := net.DialTimeout("tcp", c.rtmp, 2*time.Second)
+			if err != nil {
+				refused <- err
+				return
+			}
+			conn.Close()
+			dials++
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+
+	c.mixed = harness.FreeAddr(t)
+	if line := c.edge.Reload(t, c.config()); line.Msg() != "config reloaded" {
+		t.Fatalf("reload adding listener mixed: %v", line)
+	}
+	if err := harness.WaitAccept(c.mixed, 10*time.Second); err != nil {
+		t.Fatalf("the listener added by the reload: %v", err)
+	}
+	p := harness.StartPlayer(t, harness.PlayerOptions{Addr: c.mixed, LocalIP: harness.ClientIP(101, 100), Stream: "idle"})
+	if l := c.edge.WaitSessionStart(t, p.LocalAddr(), 15*time.Second); l.Str("listener") != "mixed" {
+		t.Errorf("a session through the new listener says listener %q, want mixed", l.Str("listener"))
+	}
+	p.Close()
+
+	removed := c.mixed
+	c.mixed = ""
+	if line := c.edge.Reload(t, c.config()); line.Msg() != "config reloaded" {
+		t.Fatalf("reload removing listener mixed: %v", line)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", removed, time.Second)
+		if err != nil {
+			break
+		}
+		conn.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still accepts 10s after the reload that removed its listener", removed)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	close(stop)
+	if err, ok := <-refused; ok && err != nil {
+		t.Errorf("the unchanged listener %s refused a connection across the reloads (after %d dials): %v", c.rtmp, dials, err)
+	}
+	t.Logf("%d dials to the unchanged listener across two reloads", dials)
+	if now := listenerInode(t, c.rtmp); now != inode {
+		t.Errorf("the unchanged listener %s is a new socket after the reloads (inode %s, was %s)", c.rtmp, now, inode)
+	}
+}
+
+// listenerInode is the inode of the socket listening on addr, as ss shows it:
+// the identity of the socket, which a reopened listener does not keep.
+func listenerInode(t *testing.T, addr string) string {
+	t.Helper()
+	harness.RequireTool(t, "ss")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := harness.RunTool(ctx, "ss", "-Htlne", "src", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`\bino:(\d+)`).FindAllStringSubmatch(string(out), -1)
+	if len(m) != 1 {
+		t.Fatalf("ss: want one listening socket on %s, got:\n%s", addr, out)
+	}
+	return m[0][1]
 }
