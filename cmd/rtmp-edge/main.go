@@ -173,7 +173,7 @@ func reloadOnHUP(ctx context.Context, log *slog.Logger, e *edge.Edge, path strin
 				continue
 			}
 		}
-		log.Error("config reload failed", "file", path, "errors", err.Error(), "running", "the previous configuration")
+		log.Error("config reload failed", "file", path, "errors", problemLines(err), "running", "the previous configuration")
 	}
 }
 
