@@ -124,7 +124,8 @@ func (s *session) converseCommand(r *bufio.Reader, cs *clientStream) (replay []b
 		return nil, false, rej
 	}
 	s.commandSeen(&cmd)
-	if rej := s.syncReplies(server, resp.ReplyFilter()); rej != nil {
+	relayServer, rej := s.syncReplies(server, resp.ReplyFilter())
+	if rej != nil {
 		_ = server.Close()
 		return nil, false, rej
 	}
@@ -137,16 +138,20 @@ func (s *session) converseCommand(r *bufio.Reader, cs *clientStream) (replay []b
 	}
 	// As the connect-routed path starts it (setup), without the inspect
 	// hook: the real command is known already.
-	s.startRelayLocked(conn, server, nil)
+	s.startRelayLocked(conn, relayServer, nil)
 	return nil, true, nil
 }
 
 // syncReplies passes the server's replies to the replayed bytes to the
-// client through the filter, until the filter is done: from then on the
-// server's bytes go to the client unchanged, and the relay takes over.
-// Meanwhile the client's bytes wait in the socket (a client that published
-// or played waits for the answer anyway).
-func (s *session) syncReplies(server net.Conn, f *edgecmd.ReplyFilter) *rejection {
+// client through the filter, until the server has answered the publish or
+// play. It returns the conn the relay reads the server through: the server
+// conn itself when the filter is done (the relay splices from there), or,
+// when the client's header state still differs from the server's on some
+// chunk stream, the server conn seen through the filter (a user-space
+// relay, correct whatever the server sends next). Meanwhile the client's
+// bytes wait in the socket (a client that published or played waits for
+// the answer anyway).
+func (s *session) syncReplies(server net.Conn, f *edgecmd.ReplyFilter) (net.Conn, *rejection) {
 	until := time.Now().Add(commandSyncTimeout)
 	_ = server.SetReadDeadline(until)
 	_ = s.conn.SetWriteDeadline(until)
@@ -155,32 +160,76 @@ func (s *session) syncReplies(server net.Conn, f *edgecmd.ReplyFilter) *rejectio
 		_ = s.conn.SetWriteDeadline(time.Time{})
 	}()
 	buf := make([]byte, 16<<10)
-	for !f.Done() {
+	for !f.Done() && !f.Answered() {
 		n, err := server.Read(buf)
 		if n > 0 {
 			out, ferr := f.Feed(buf[:n])
 			if len(out) > 0 {
 				if _, werr := s.conn.Write(out); werr != nil {
-					return reject("client_closed", fmt.Errorf("writing the media server's replies: %w", werr))
+					return nil, reject("client_closed", fmt.Errorf("writing the media server's replies: %w", werr))
 				}
 				s.counters.ServerToClient.Add(int64(len(out)))
 			}
 			switch {
 			case errors.Is(ferr, edgecmd.ErrRefused):
-				return reject("server_refused", ferr)
+				return nil, reject("server_refused", ferr)
 			case ferr != nil:
-				return reject("server_malformed", ferr)
+				return nil, reject("server_malformed", ferr)
 			}
 		}
-		if !f.Done() && err != nil {
+		if !f.Done() && !f.Answered() && err != nil {
 			label := "server_sync_error"
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				label = "server_sync_timeout"
 			}
-			return reject(label, fmt.Errorf("waiting for the media server's answer to the replayed bytes: %w", err))
+			return nil, reject(label, fmt.Errorf("waiting for the media server's answer to the replayed bytes: %w", err))
 		}
 	}
-	return nil
+	if f.Done() {
+		return server, nil
+	}
+	s.e.log.Debug("reply filter stays in the path", "id", s.id, "server", s.serverName())
+	return &filteredConn{Conn: server, f: f, buf: make([]byte, 16<<10)}, nil
+}
+
+// filteredConn is a media-server conn whose bytes reach the relay through
+// the ReplyFilter; writes (the client's bytes) go to the server unchanged.
+// It hides the socket (no syscall.Conn), so the relay copies in user space.
+type filteredConn struct {
+	net.Conn
+	f    *edgecmd.ReplyFilter
+	buf  []byte
+	out  []byte // filtered bytes not returned yet
+	err  error  // the error that came with them, returned after them
+	keep []byte // backing array of out
+}
+
+func (c *filteredConn) Read(p []byte) (int, error) {
+	for len(c.out) == 0 {
+		if c.err != nil {
+			err := c.err
+			c.err = nil
+			return 0, err
+		}
+		n, err := c.Conn.Read(c.buf)
+		if n > 0 {
+			out, ferr := c.f.Feed(c.buf[:n])
+			c.keep = append(c.keep[:0], out...) // out aliases the filter's or c.buf's memory
+			c.out = c.keep
+			if ferr != nil {
+				err = ferr
+			}
+		}
+		if err != nil {
+			if len(c.out) == 0 {
+				return 0, err
+			}
+			c.err = err
+		}
+	}
+	n := copy(p, c.out)
+	c.out = c.out[n:]
+	return n, nil
 }
 
 // commandRejection names the failures of the conversation before routing.

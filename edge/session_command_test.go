@@ -1,13 +1,18 @@
 package edge
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
 
+	edgecmd "github.com/rtmp-edge/rtmp-edge/edge/command"
 	"github.com/rtmp-edge/rtmp-edge/integration/harness"
 	"github.com/rtmp-edge/rtmp-edge/routing"
 	"github.com/rtmp-edge/rtmp-edge/upstream"
@@ -188,5 +193,52 @@ func TestCommandRouteRTMPT(t *testing.T) {
 	}
 	if kinds["publish"] != 1 || kinds["play"] != 1 {
 		t.Errorf("session starts by kind: %v, want one publish and one play", kinds)
+	}
+}
+
+// filteredConn hands the relay exactly what the filter passes, read in any
+// piece size, then the server's error (EOF).
+func TestFilteredConn(t *testing.T) {
+	client, err := os.ReadFile("command/testdata/nginx-ffmpeg-play.client.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := os.ReadFile("command/testdata/nginx-ffmpeg-play.server.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, piece := range []int{1, 7, 4096} {
+		resp := edgecmd.NewResponder(edgecmd.Config{})
+		answers, routed, err := resp.Feed(client, time.Now())
+		if err != nil || routed == nil {
+			t.Fatalf("responder: %v %v", routed, err)
+		}
+		a, b := net.Pipe()
+		go func() {
+			for i := 0; i < len(server); i += 100 {
+				_, _ = a.Write(server[i:min(i+100, len(server))])
+			}
+			_ = a.Close()
+		}()
+		fc := &filteredConn{Conn: b, f: resp.ReplyFilter(), buf: make([]byte, 512)}
+		var got []byte
+		p := make([]byte, piece)
+		for {
+			n, err := fc.Read(p)
+			got = append(got, p[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		// nginx's whole stream, minus the answers the edge gave itself.
+		if !bytes.Equal(append(answers, got...), server) {
+			t.Errorf("piece %d: the client would get %d bytes, nginx sent %d", piece, len(answers)+len(got), len(server))
+		}
+		if !fc.f.Done() {
+			t.Errorf("piece %d: filter not done at the end", piece)
+		}
 	}
 }

@@ -102,6 +102,13 @@ func (r *Responder) ReplyFilter() *ReplyFilter {
 	return &ReplyFilter{r: newReader(), w: r.w, sent: r.sent, routed: *r.route}
 }
 
+// Answered reports that the server has answered the routed publish or
+// play: no answer to a call the edge answered can follow. A filter that is
+// Answered but not Done must stay in the path (the client's header state
+// differs from the server's on a chunk stream the server may use again),
+// but nothing more will be dropped: the caller can relay through it.
+func (f *ReplyFilter) Answered() bool { return f.synced }
+
 // Done reports that the filter has finished: from the byte after what the
 // last Feed returned, the server's bytes go to the client unchanged.
 func (f *ReplyFilter) Done() bool { return f.done }
