@@ -64,7 +64,7 @@ func (e *Edge) sweepStalls(now time.Time) {
 		if !relaying || server == nil {
 			continue
 		}
-		limit := s.l.backend.cfg.stallTimeout()
+		limit := s.backend.cfg.stallTimeout() // the SNI entry's backend for a TLS client
 		// Only this goroutine touches the stall fields.
 		if down := s.counters.ServerToClient.Load(); down != s.stallBytes || s.stallSince.IsZero() {
 			s.stallBytes, s.stallSince = down, now
