@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/rtmp-edge/rtmp-edge/edge/amf0"
 	"github.com/rtmp-edge/rtmp-edge/edge/chunk"
@@ -187,8 +188,14 @@ var nginxReply = []byte{
 
 // DefaultTemplate is nginx-rtmp's answer (the default media server of the
 // project's tests and lab), used for a backend whose health check has not
-// taught the edge one yet (or that has no rtmp check).
-func DefaultTemplate() Template {
+// taught the edge one yet (or that has no rtmp check). Built once: a
+// Template is never modified after it is made (Responders only read it),
+// so every session can share it.
+func DefaultTemplate() Template { return defaultTemplate() }
+
+var defaultTemplate = sync.OnceValue(buildDefaultTemplate)
+
+func buildDefaultTemplate() Template {
 	result, err := amf0.EncodeCommand("_result", 1,
 		amf0.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}, {Key: "capabilities", Value: 31.0}},
 		amf0.Object{{Key: "level", Value: "status"}, {Key: "code", Value: "NetConnection.Connect.Success"},
