@@ -39,6 +39,10 @@ type RelayConfig struct {
 	// IdleTimeout: no bytes in either direction for this long ends the relay.
 	// 0 means 60s; negative disables the timeout.
 	IdleTimeout time.Duration
+	// Goroutines keeps a TCP↔TCP relay on goroutines (two per session, the path
+	// every other conn takes) instead of the event loop: a fallback, and the
+	// comparison in the benchmarks.
+	Goroutines bool
 	// Counters, if non-nil, are added to as bytes move (each turn, not at the
 	// end), so a session's traffic can be read while it runs.
 	Counters *Counters
@@ -93,13 +97,24 @@ var errIdle = errors.New("idle timeout")
 //
 // inspect, if non-nil, is called with each chunk of client→server bytes after the chunk was
 // written to the server, until it returns true or 64 KiB have passed; the slice is only valid
-// during the call. From then on each direction is a plain copy, so that between two
-// *net.TCPConn Linux moves the bytes with splice(2): each turn is
-// dst.ReadFrom(&io.LimitedReader{R: src, N: 256 KiB}), which net's splice path accepts,
-// with src's read deadline refreshed each turn (at most IdleTimeout/2 ahead) and a shared
-// last-activity time updated after each turn that moved bytes. A direction that is quiet
-// while the other flows (a player's upstream) therefore does not end the relay: only no
-// bytes in either direction for IdleTimeout does (noticed within 1.5×IdleTimeout).
+// during the call. Until then both directions run on goroutines (user space).
+//
+// Then, between two *net.TCPConn on Linux (unless cfg.Goroutines), both copiers stop
+// between two writes and the session moves to the process's event loop
+// (relay_event_linux.go): two descriptors in an epoll set, no goroutine, a buffer or splice
+// pipe only while bytes wait for their destination, idle and write timeouts checked by a
+// periodic sweep. A client that sends nothing more while inspect is still waiting keeps
+// the session on goroutines.
+//
+// Otherwise (an RTMPT tunnel or TLS conn, or cfg.Goroutines) each direction is a plain
+// copy on its goroutine; between two *net.TCPConn a wake-up reads what is queued into a
+// pooled buffer and splices only bursts (dst.ReadFrom of at most 256 KiB), with src's read
+// deadline refreshed each turn (at most IdleTimeout/2 ahead) and a shared last-activity
+// time updated after each turn that moved bytes.
+//
+// Either way a direction that is quiet while the other flows (a player's upstream) does
+// not end the relay: only no bytes in either direction for IdleTimeout does (noticed within
+// 1.5×IdleTimeout on goroutines, within a quarter more on the event loop).
 //
 // When one side closes its write half (EOF), the other side's write half is closed
 // (CloseWrite) and the other direction keeps flowing; a conn without CloseWrite is closed
@@ -109,7 +124,13 @@ var errIdle = errors.New("idle timeout")
 // relay; a timed-out splice write may lose the bytes already taken from the source, which
 // does not matter because the relay ends with it.
 func Relay(client, server net.Conn, cfg RelayConfig, inspect func([]byte) bool) RelayStats {
-	return newRelay(client, server, cfg).run(inspect)
+	r := newRelay(client, server, cfg)
+	ended := make(chan RelayStats, 1)
+	r.done = func(st RelayStats) { ended <- st }
+	if st, handed := r.run(inspect); !handed {
+		return st
+	}
+	return <-ended
 }
 
 // Relaying is a relay started by Start: it runs on its own and reports its end
@@ -117,25 +138,42 @@ func Relay(client, server net.Conn, cfg RelayConfig, inspect func([]byte) bool) 
 type Relaying struct{ r *relay }
 
 // Start is Relay that returns at once. done, if non-nil, is called exactly once,
-// from the relay's own goroutine, after both conns are closed, with what Relay
+// from a goroutine of the relay, after both conns are closed, with what Relay
 // would have returned. The relay owns both conns from the call on.
+//
+// Between two *net.TCPConn on Linux (unless cfg.Goroutines), the relay runs on
+// the process's event loop once inspect is done (at once without inspect): no
+// goroutine and no buffer is held for a quiet direction (see relay_event_linux.go).
 func Start(client, server net.Conn, cfg RelayConfig, inspect func([]byte) bool, done func(RelayStats)) *Relaying {
 	r := newRelay(client, server, cfg)
+	r.done = done
+	h := &Relaying{r: r}
+	if inspect == nil && r.toEvent() {
+		return h
+	}
 	go func() {
-		st := r.run(inspect)
-		if done != nil {
+		if st, handed := r.run(inspect); !handed && done != nil {
 			done(st)
 		}
 	}()
-	return &Relaying{r: r}
+	return h
 }
 
 // Close ends the relay from outside (shutdown, an operator): both conns are
 // closed at once and reason becomes RelayStats.End, unless the relay had
 // already begun to end for another reason. It does not wait for done.
 func (h *Relaying) Close(reason string) {
-	h.r.setEnd(reason)
-	h.r.closeBoth()
+	r := h.r
+	r.mu.Lock()
+	r.setEnd(reason)
+	r.closing = true
+	ev := r.ev
+	r.mu.Unlock()
+	if ev != nil {
+		ev.close()
+		return
+	}
+	r.closeBoth()
 }
 
 func newRelay(client, server net.Conn, cfg RelayConfig) *relay {
@@ -154,18 +192,28 @@ func newRelay(client, server net.Conn, cfg RelayConfig) *relay {
 			_ = tc.SetWriteBuffer(cfg.SndBuf)
 		}
 	}
-	return &relay{client: client, server: server, idle: idle, writeTimeout: cfg.WriteTimeout, counters: counters}
+	r := &relay{client: client, server: server, idle: idle, writeTimeout: cfg.WriteTimeout, counters: counters, goroutines: cfg.Goroutines}
+	r.startUp, r.startDown = counters.ClientToServer.Load(), counters.ServerToClient.Load()
+	r.touch()
+	return r
 }
 
-func (r *relay) run(inspect func([]byte) bool) RelayStats {
+// run carries the relay on goroutines (the caller's and one more) until it ends, and
+// returns what it moved; or, between two TCP sockets, until inspect is done, then hands
+// the session to the event loop and returns handed (the event loop then calls r.done).
+func (r *relay) run(inspect func([]byte) bool) (st RelayStats, handed bool) {
+	if inspect == nil && r.toEvent() {
+		return RelayStats{}, true
+	}
 	// Deadlines left over from the handshake and connect phases would end the relay early.
 	_ = r.client.SetDeadline(time.Time{})
 	_ = r.server.SetDeadline(time.Time{})
-	r.touch()
 
 	up := &direction{from: "client", to: "server", src: r.client, dst: r.server, bytes: &r.counters.ClientToServer}
 	down := &direction{from: "server", to: "client", src: r.server, dst: r.client, bytes: &r.counters.ServerToClient}
-	startUp, startDown := up.bytes.Load(), down.bytes.Load()
+	// A handover needs both copiers stopped between two writes: the inspecting one stops
+	// by itself when inspect is done, and wakes the other through its read deadline.
+	r.handoverWanted = inspect != nil && r.eventCapable()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go r.copyClientToServer(&wg, up, inspect)
@@ -173,21 +221,74 @@ func (r *relay) run(inspect func([]byte) bool) RelayStats {
 	// less per session.
 	r.copyServerToClient(&wg, down)
 	wg.Wait()
-	r.closeBoth()
 
+	if r.stopping.Load() {
+		if r.end.Load() == nil && r.toEvent() {
+			return RelayStats{}, true
+		}
+		// Not handed over (the relay began to end meanwhile, or the event loop
+		// refused it): the directions that stopped for the handover go on here.
+		r.dlMu.Lock()
+		r.stopping.Store(false)
+		r.dlMu.Unlock()
+		for _, d := range []*direction{up, down} {
+			if !d.finished {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer r.recoverCopier(d)
+					r.finish(d, r.copyPlain(d))
+				}()
+			}
+		}
+		wg.Wait()
+	}
+	r.closeBoth()
+	return r.stats(), false
+}
+
+// stats is what the relay moved since it started and why it ended.
+func (r *relay) stats() RelayStats {
 	end, _ := r.end.Load().(string)
-	return RelayStats{ClientToServer: up.bytes.Load() - startUp, ServerToClient: down.bytes.Load() - startDown, End: end}
+	return RelayStats{
+		ClientToServer: r.counters.ClientToServer.Load() - r.startUp,
+		ServerToClient: r.counters.ServerToClient.Load() - r.startDown,
+		End:            end,
+	}
+}
+
+// errHandover stops a copier so that the session can move to the event loop.
+var errHandover = errors.New("handed over")
+
+// requestHandover stops the server→client copier at its next read (the
+// client→server one, which calls this, has already stopped).
+func (r *relay) requestHandover() {
+	r.dlMu.Lock()
+	defer r.dlMu.Unlock()
+	r.stopping.Store(true)
+	// A read deadline in the past wakes a waiting read at once and leaves a
+	// write in progress alone: no byte is taken from the server and dropped.
+	_ = r.server.SetReadDeadline(time.Unix(1, 0))
 }
 
 // relay is the state the two copiers share.
 type relay struct {
-	client, server net.Conn
-	counters       *Counters
-	idle           time.Duration // > 0 enables the idle timeout
-	writeTimeout   time.Duration // > 0 bounds each write (RelayConfig.WriteTimeout)
-	lastActivity   atomic.Int64  // unix nanoseconds of the last byte moved in either direction
-	end            atomic.Value  // string: the first end reason wins
-	closeOnce      sync.Once
+	client, server     net.Conn
+	counters           *Counters
+	startUp, startDown int64         // the Counters when the relay started
+	idle               time.Duration // > 0 enables the idle timeout
+	writeTimeout       time.Duration // > 0 bounds each write (RelayConfig.WriteTimeout)
+	goroutines         bool          // RelayConfig.Goroutines
+	lastActivity       atomic.Int64  // unix nanoseconds of the last byte moved in either direction
+	end                atomic.Value  // string: the first end reason wins
+	closeOnce          sync.Once
+	done               func(RelayStats) // called by the event loop when a handed-over relay ends
+	handoverWanted     bool             // set before the copiers start
+	stopping           atomic.Bool      // the copiers stop for a handover (under dlMu)
+	dlMu               sync.Mutex       // orders stopping against read-deadline refreshes
+	mu                 sync.Mutex       // guards closing and ev
+	closing            bool             // Close was called
+	ev                 *evSession       // the event loop's session, once handed over
 }
 
 // direction is one way of the relay.
@@ -195,6 +296,7 @@ type direction struct {
 	from, to string // "client" / "server", for End reasons
 	src, dst net.Conn
 	bytes    *atomic.Int64 // the relay's Counters, for this direction
+	finished bool          // finish was called (the copier will not resume)
 }
 
 // copyClientToServer and copyServerToClient are separate functions so that goroutine dumps
@@ -207,6 +309,10 @@ func (r *relay) copyClientToServer(wg *sync.WaitGroup, d *direction, inspect fun
 			r.finish(d, err)
 			return
 		}
+		if r.handoverWanted {
+			r.requestHandover()
+			return
+		}
 	}
 	r.finish(d, r.copyPlain(d))
 }
@@ -214,7 +320,9 @@ func (r *relay) copyClientToServer(wg *sync.WaitGroup, d *direction, inspect fun
 func (r *relay) copyServerToClient(wg *sync.WaitGroup, d *direction) {
 	defer wg.Done()
 	defer r.recoverCopier(d)
-	r.finish(d, r.copyPlain(d))
+	if err := r.copyPlain(d); err != errHandover {
+		r.finish(d, err)
+	}
 }
 
 func (r *relay) recoverCopier(d *direction) {
@@ -279,6 +387,9 @@ func (r *relay) copyPlain(d *direction) error {
 	var writeBy time.Time
 	for {
 		if err := r.refreshDeadline(d.src); err != nil {
+			if err == errHandover {
+				return err
+			}
 			return &sideError{side: d.from, err: err}
 		}
 		limit := int64(relayChunk)
@@ -390,6 +501,7 @@ func (r *relay) writeError(d *direction, err error, writeBy time.Time) error {
 // finish records why direction d ended and propagates it: EOF half-closes the destination,
 // anything else closes both conns so the other direction stops too.
 func (r *relay) finish(d *direction, err error) {
+	d.finished = true
 	switch {
 	case errors.Is(err, io.EOF):
 		r.setEnd(d.from + " closed")
@@ -428,7 +540,17 @@ func (r *relay) moved(d *direction, n int64) {
 // the bytes it moved only when it returns, so a direction that streams slowly must come back
 // often enough for the other, quiet direction to see its activity: with turns of at most
 // idle/2, the shared last-activity time is never more than idle/2 old while bytes flow.
+//
+// While a handover is wanted it also stops the copy (errHandover) once asked to, under
+// dlMu, so that the wake-up deadline of requestHandover is never overwritten by a refresh.
 func (r *relay) refreshDeadline(src net.Conn) error {
+	if r.handoverWanted {
+		r.dlMu.Lock()
+		defer r.dlMu.Unlock()
+		if r.stopping.Load() {
+			return errHandover
+		}
+	}
 	if r.idle < 0 {
 		return nil
 	}

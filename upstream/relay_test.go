@@ -75,217 +75,235 @@ func sendAndHalfClose(c net.Conn, data []byte, errc chan<- error) {
 }
 
 func TestRelayBytesBothWaysExact(t *testing.T) {
-	const size = 8 << 20
-	rig := startTCPRelay(t, RelayConfig{}, nil)
-	up, down := randomBytes(t, size), randomBytes(t, size)
+	forEachMode(t, func(t *testing.T, mode RelayConfig) {
+		const size = 8 << 20
+		rig := startTCPRelay(t, mode, nil)
+		up, down := randomBytes(t, size), randomBytes(t, size)
 
-	errc := make(chan error, 2)
-	go sendAndHalfClose(rig.clientApp, up, errc)
-	go sendAndHalfClose(rig.serverApp, down, errc)
-	type read struct {
-		data []byte
-		err  error
-	}
-	atServer, atClient := make(chan read, 1), make(chan read, 1)
-	go func() { b, err := io.ReadAll(rig.serverApp); atServer <- read{b, err} }()
-	go func() { b, err := io.ReadAll(rig.clientApp); atClient <- read{b, err} }()
-
-	for range 2 {
-		if err := receive(t, errc); err != nil {
-			t.Fatalf("send: %v", err)
+		errc := make(chan error, 2)
+		go sendAndHalfClose(rig.clientApp, up, errc)
+		go sendAndHalfClose(rig.serverApp, down, errc)
+		type read struct {
+			data []byte
+			err  error
 		}
-	}
-	s, c := receive(t, atServer), receive(t, atClient)
-	if s.err != nil || c.err != nil {
-		t.Fatalf("read: server %v, client %v", s.err, c.err)
-	}
-	if !bytes.Equal(s.data, up) {
-		t.Errorf("server received %d bytes, not the %d the client sent", len(s.data), len(up))
-	}
-	if !bytes.Equal(c.data, down) {
-		t.Errorf("client received %d bytes, not the %d the server sent", len(c.data), len(down))
-	}
-	stats := receive(t, rig.done)
-	if stats.ClientToServer != size || stats.ServerToClient != size {
-		t.Errorf("counts %d/%d, want %d both ways", stats.ClientToServer, stats.ServerToClient, size)
-	}
-	if stats.End != "client closed" && stats.End != "server closed" {
-		t.Errorf("End %q, want client closed or server closed", stats.End)
-	}
+		atServer, atClient := make(chan read, 1), make(chan read, 1)
+		go func() { b, err := io.ReadAll(rig.serverApp); atServer <- read{b, err} }()
+		go func() { b, err := io.ReadAll(rig.clientApp); atClient <- read{b, err} }()
+
+		for range 2 {
+			if err := receive(t, errc); err != nil {
+				t.Fatalf("send: %v", err)
+			}
+		}
+		s, c := receive(t, atServer), receive(t, atClient)
+		if s.err != nil || c.err != nil {
+			t.Fatalf("read: server %v, client %v", s.err, c.err)
+		}
+		if !bytes.Equal(s.data, up) {
+			t.Errorf("server received %d bytes, not the %d the client sent", len(s.data), len(up))
+		}
+		if !bytes.Equal(c.data, down) {
+			t.Errorf("client received %d bytes, not the %d the server sent", len(c.data), len(down))
+		}
+		stats := receive(t, rig.done)
+		if stats.ClientToServer != size || stats.ServerToClient != size {
+			t.Errorf("counts %d/%d, want %d both ways", stats.ClientToServer, stats.ServerToClient, size)
+		}
+		if stats.End != "client closed" && stats.End != "server closed" {
+			t.Errorf("End %q, want client closed or server closed", stats.End)
+		}
+	})
 }
 
 func TestRelayHalfClose(t *testing.T) {
-	rig := startTCPRelay(t, RelayConfig{}, nil)
-	rig.clientApp.Write([]byte("request"))
-	rig.clientApp.(closeWriter).CloseWrite()
+	forEachMode(t, func(t *testing.T, mode RelayConfig) {
+		rig := startTCPRelay(t, mode, nil)
+		rig.clientApp.Write([]byte("request"))
+		rig.clientApp.(closeWriter).CloseWrite()
 
-	// The server sees the request, then EOF: the client's half-close went through.
-	got, err := io.ReadAll(rig.serverApp)
-	if err != nil || string(got) != "request" {
-		t.Fatalf("server read %q, %v; want \"request\" then EOF", got, err)
-	}
-	// The other direction still works after the half-close.
-	rig.serverApp.Write([]byte("late reply"))
-	rig.serverApp.Close()
-	got, err = io.ReadAll(rig.clientApp)
-	if err != nil || string(got) != "late reply" {
-		t.Fatalf("client read %q, %v; want \"late reply\" then EOF", got, err)
-	}
-	stats := receive(t, rig.done)
-	if stats.End != "client closed" {
-		t.Errorf("End %q, want \"client closed\" (the first side to end)", stats.End)
-	}
-	if stats.ClientToServer != 7 || stats.ServerToClient != 10 {
-		t.Errorf("counts %d/%d, want 7/10", stats.ClientToServer, stats.ServerToClient)
-	}
+		// The server sees the request, then EOF: the client's half-close went through.
+		got, err := io.ReadAll(rig.serverApp)
+		if err != nil || string(got) != "request" {
+			t.Fatalf("server read %q, %v; want \"request\" then EOF", got, err)
+		}
+		// The other direction still works after the half-close.
+		rig.serverApp.Write([]byte("late reply"))
+		rig.serverApp.Close()
+		got, err = io.ReadAll(rig.clientApp)
+		if err != nil || string(got) != "late reply" {
+			t.Fatalf("client read %q, %v; want \"late reply\" then EOF", got, err)
+		}
+		stats := receive(t, rig.done)
+		if stats.End != "client closed" {
+			t.Errorf("End %q, want \"client closed\" (the first side to end)", stats.End)
+		}
+		if stats.ClientToServer != 7 || stats.ServerToClient != 10 {
+			t.Errorf("counts %d/%d, want 7/10", stats.ClientToServer, stats.ServerToClient)
+		}
+	})
 }
 
 func TestRelayIdleTimeout(t *testing.T) {
-	rig := startTCPRelay(t, RelayConfig{IdleTimeout: 100 * time.Millisecond}, nil)
-	rig.clientApp.Write([]byte("x")) // one byte, then silence both ways
-	stats := receive(t, rig.done)
-	if stats.End != "idle timeout" {
-		t.Fatalf("End %q, want \"idle timeout\"", stats.End)
-	}
-	if stats.ClientToServer != 1 {
-		t.Errorf("ClientToServer %d, want 1", stats.ClientToServer)
-	}
-	// Both conns were closed by the relay.
-	rig.clientApp.SetReadDeadline(time.Now().Add(waitGuard))
-	if _, err := rig.clientApp.Read(make([]byte, 1)); err != io.EOF {
-		t.Errorf("client app read after idle end: %v, want EOF", err)
-	}
+	forEachMode(t, func(t *testing.T, mode RelayConfig) {
+		rig := startTCPRelay(t, RelayConfig{IdleTimeout: 100 * time.Millisecond, Goroutines: mode.Goroutines}, nil)
+		rig.clientApp.Write([]byte("x")) // one byte, then silence both ways
+		stats := receive(t, rig.done)
+		if stats.End != "idle timeout" {
+			t.Fatalf("End %q, want \"idle timeout\"", stats.End)
+		}
+		if stats.ClientToServer != 1 {
+			t.Errorf("ClientToServer %d, want 1", stats.ClientToServer)
+		}
+		// Both conns were closed by the relay.
+		rig.clientApp.SetReadDeadline(time.Now().Add(waitGuard))
+		if _, err := rig.clientApp.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("client app read after idle end: %v, want EOF", err)
+		}
+	})
 }
 
 func TestRelayNotIdleWhileOneDirectionFlows(t *testing.T) {
-	// The client (a player) sends nothing for many idle periods while the server streams.
-	const idle = 300 * time.Millisecond
-	const writes = 100
-	rig := startTCPRelay(t, RelayConfig{IdleTimeout: idle}, nil)
-	go io.Copy(io.Discard, rig.clientApp)
-	for range writes {
-		if _, err := rig.serverApp.Write([]byte("m")); err != nil {
-			t.Fatalf("server write: %v (relay ended early?)", err)
+	forEachMode(t, func(t *testing.T, mode RelayConfig) {
+		// The client (a player) sends nothing for many idle periods while the server streams.
+		const idle = 300 * time.Millisecond
+		const writes = 100
+		rig := startTCPRelay(t, RelayConfig{IdleTimeout: idle, Goroutines: mode.Goroutines}, nil)
+		go io.Copy(io.Discard, rig.clientApp)
+		for range writes {
+			if _, err := rig.serverApp.Write([]byte("m")); err != nil {
+				t.Fatalf("server write: %v (relay ended early?)", err)
+			}
+			time.Sleep(idle / 20)
 		}
-		time.Sleep(idle / 20)
-	}
-	rig.serverApp.Close()
-	stats := receive(t, rig.done)
-	if stats.End != "server closed" {
-		t.Fatalf("End %q, want \"server closed\": a quiet client direction must not be idle while the server streams", stats.End)
-	}
-	if stats.ServerToClient != writes {
-		t.Errorf("ServerToClient %d, want %d", stats.ServerToClient, writes)
-	}
+		rig.serverApp.Close()
+		stats := receive(t, rig.done)
+		if stats.End != "server closed" {
+			t.Fatalf("End %q, want \"server closed\": a quiet client direction must not be idle while the server streams", stats.End)
+		}
+		if stats.ServerToClient != writes {
+			t.Errorf("ServerToClient %d, want %d", stats.ServerToClient, writes)
+		}
+	})
 }
 
 func TestRelayIdleDisabled(t *testing.T) {
-	rig := startTCPRelay(t, RelayConfig{IdleTimeout: -1}, nil)
-	rig.clientApp.Write([]byte("ping"))
-	buf := make([]byte, 4)
-	if _, err := io.ReadFull(rig.serverApp, buf); err != nil || string(buf) != "ping" {
-		t.Fatalf("server read %q, %v", buf, err)
-	}
-	rig.clientApp.Close()
-	if _, err := rig.serverApp.Read(buf); err != io.EOF {
-		t.Fatalf("server read after client close: %v, want EOF", err)
-	}
-	rig.serverApp.Close()
-	stats := receive(t, rig.done)
-	if stats.End != "client closed" {
-		t.Fatalf("End %q, want \"client closed\"", stats.End)
-	}
+	forEachMode(t, func(t *testing.T, mode RelayConfig) {
+		rig := startTCPRelay(t, RelayConfig{IdleTimeout: -1, Goroutines: mode.Goroutines}, nil)
+		rig.clientApp.Write([]byte("ping"))
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(rig.serverApp, buf); err != nil || string(buf) != "ping" {
+			t.Fatalf("server read %q, %v", buf, err)
+		}
+		rig.clientApp.Close()
+		if _, err := rig.serverApp.Read(buf); err != io.EOF {
+			t.Fatalf("server read after client close: %v, want EOF", err)
+		}
+		rig.serverApp.Close()
+		stats := receive(t, rig.done)
+		if stats.End != "client closed" {
+			t.Fatalf("End %q, want \"client closed\"", stats.End)
+		}
+	})
 }
 
 func TestRelayInspectSeesFirstBytesThenStops(t *testing.T) {
-	var mu sync.Mutex
-	var seen bytes.Buffer
-	calls := 0
-	inspect := func(b []byte) bool {
+	forEachMode(t, func(t *testing.T, mode RelayConfig) {
+		var mu sync.Mutex
+		var seen bytes.Buffer
+		calls := 0
+		inspect := func(b []byte) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			seen.Write(b)
+			return seen.Len() >= 10
+		}
+		rig := startTCPRelay(t, mode, inspect)
+		first, later := []byte("0123456789"), []byte("after-inspection")
+		rig.clientApp.Write(first)
+		// Wait until the server has the first bytes: inspect has run on them by then.
+		buf := make([]byte, len(first))
+		if _, err := io.ReadFull(rig.serverApp, buf); err != nil {
+			t.Fatal(err)
+		}
+		rig.clientApp.Write(later)
+		rig.clientApp.(closeWriter).CloseWrite()
+		rest, err := io.ReadAll(rig.serverApp)
+		if err != nil || string(rest) != string(later) {
+			t.Fatalf("server read %q, %v; want %q", rest, err, later)
+		}
+		rig.serverApp.Close()
+		stats := receive(t, rig.done)
+
 		mu.Lock()
 		defer mu.Unlock()
-		calls++
-		seen.Write(b)
-		return seen.Len() >= 10
-	}
-	rig := startTCPRelay(t, RelayConfig{}, inspect)
-	first, later := []byte("0123456789"), []byte("after-inspection")
-	rig.clientApp.Write(first)
-	// Wait until the server has the first bytes: inspect has run on them by then.
-	buf := make([]byte, len(first))
-	if _, err := io.ReadFull(rig.serverApp, buf); err != nil {
-		t.Fatal(err)
-	}
-	rig.clientApp.Write(later)
-	rig.clientApp.(closeWriter).CloseWrite()
-	rest, err := io.ReadAll(rig.serverApp)
-	if err != nil || string(rest) != string(later) {
-		t.Fatalf("server read %q, %v; want %q", rest, err, later)
-	}
-	rig.serverApp.Close()
-	stats := receive(t, rig.done)
-
-	mu.Lock()
-	defer mu.Unlock()
-	if seen.String() != string(first) {
-		t.Errorf("inspect saw %q, want exactly %q", seen.String(), first)
-	}
-	if calls == 0 {
-		t.Error("inspect never called")
-	}
-	if want := int64(len(first) + len(later)); stats.ClientToServer != want {
-		t.Errorf("ClientToServer %d, want %d", stats.ClientToServer, want)
-	}
+		if seen.String() != string(first) {
+			t.Errorf("inspect saw %q, want exactly %q", seen.String(), first)
+		}
+		if calls == 0 {
+			t.Error("inspect never called")
+		}
+		if want := int64(len(first) + len(later)); stats.ClientToServer != want {
+			t.Errorf("ClientToServer %d, want %d", stats.ClientToServer, want)
+		}
+	})
 }
 
 func TestRelayInspectStopsAfterLimit(t *testing.T) {
-	var mu sync.Mutex
-	seen := 0
-	inspect := func(b []byte) bool {
+	forEachMode(t, func(t *testing.T, mode RelayConfig) {
+		var mu sync.Mutex
+		seen := 0
+		inspect := func(b []byte) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			seen += len(b)
+			return false // never satisfied
+		}
+		rig := startTCPRelay(t, mode, inspect)
+		data := randomBytes(t, 3*inspectLimit)
+		errc := make(chan error, 1)
+		go sendAndHalfClose(rig.clientApp, data, errc)
+		got, err := io.ReadAll(rig.serverApp)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("server read %d bytes (%v), want the %d sent", len(got), err, len(data))
+		}
+		rig.serverApp.Close()
+		receive(t, rig.done)
 		mu.Lock()
 		defer mu.Unlock()
-		seen += len(b)
-		return false // never satisfied
-	}
-	rig := startTCPRelay(t, RelayConfig{}, inspect)
-	data := randomBytes(t, 3*inspectLimit)
-	errc := make(chan error, 1)
-	go sendAndHalfClose(rig.clientApp, data, errc)
-	got, err := io.ReadAll(rig.serverApp)
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("server read %d bytes (%v), want the %d sent", len(got), err, len(data))
-	}
-	rig.serverApp.Close()
-	receive(t, rig.done)
-	mu.Lock()
-	defer mu.Unlock()
-	if seen != inspectLimit {
-		t.Errorf("inspect saw %d bytes, want exactly the first %d", seen, inspectLimit)
-	}
+		if seen != inspectLimit {
+			t.Errorf("inspect saw %d bytes, want exactly the first %d", seen, inspectLimit)
+		}
+	})
 }
 
 func TestRelayInspectPanicIsRecovered(t *testing.T) {
-	rig := startTCPRelay(t, RelayConfig{}, func([]byte) bool { panic("inspector bug") })
-	rig.clientApp.Write([]byte("boom"))
-	stats := receive(t, rig.done)
-	if !strings.HasPrefix(stats.End, "internal error: panic in client→server copy: inspector bug") {
-		t.Fatalf("End %q, want the recovered panic", stats.End)
-	}
+	forEachMode(t, func(t *testing.T, mode RelayConfig) {
+		rig := startTCPRelay(t, mode, func([]byte) bool { panic("inspector bug") })
+		rig.clientApp.Write([]byte("boom"))
+		stats := receive(t, rig.done)
+		if !strings.HasPrefix(stats.End, "internal error: panic in client→server copy: inspector bug") {
+			t.Fatalf("End %q, want the recovered panic", stats.End)
+		}
+	})
 }
 
 func TestRelayServerReset(t *testing.T) {
-	rig := startTCPRelay(t, RelayConfig{}, nil)
-	rig.serverApp.(*net.TCPConn).SetLinger(0) // close with RST
-	rig.serverApp.Close()
-	stats := receive(t, rig.done)
-	if !strings.HasPrefix(stats.End, "server error: ") || !strings.Contains(stats.End, "connection reset") {
-		t.Fatalf("End %q, want a server error naming the reset", stats.End)
-	}
-	// The client is cut off too: an error on one side closes both.
-	rig.clientApp.SetReadDeadline(time.Now().Add(waitGuard))
-	if _, err := rig.clientApp.Read(make([]byte, 1)); err != io.EOF {
-		t.Errorf("client app read: %v, want EOF", err)
-	}
+	forEachMode(t, func(t *testing.T, mode RelayConfig) {
+		rig := startTCPRelay(t, mode, nil)
+		rig.serverApp.(*net.TCPConn).SetLinger(0) // close with RST
+		rig.serverApp.Close()
+		stats := receive(t, rig.done)
+		if !strings.HasPrefix(stats.End, "server error: ") || !strings.Contains(stats.End, "connection reset") {
+			t.Fatalf("End %q, want a server error naming the reset", stats.End)
+		}
+		// The client is cut off too: an error on one side closes both.
+		rig.clientApp.SetReadDeadline(time.Now().Add(waitGuard))
+		if _, err := rig.clientApp.Read(make([]byte, 1)); err != io.EOF {
+			t.Errorf("client app read: %v, want EOF", err)
+		}
+	})
 }
 
 func TestRelayNonTCPClient(t *testing.T) {
@@ -349,28 +367,30 @@ func BenchmarkRelayTCP(b *testing.B) {
 // TestStartCloseEndsWithReason: a relay started with Start and closed from
 // outside reports the given reason to done, after both conns are closed.
 func TestStartCloseEndsWithReason(t *testing.T) {
-	client, clientPeer := tcpPair(t)
-	server, serverPeer := tcpPair(t)
-	done := make(chan RelayStats, 1)
-	h := Start(client, server, RelayConfig{}, nil, func(st RelayStats) { done <- st })
-	if _, err := clientPeer.Write([]byte("abc")); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 3)
-	if _, err := io.ReadFull(serverPeer, buf); err != nil {
-		t.Fatal(err)
-	}
-	h.Close("shutdown")
-	select {
-	case st := <-done:
-		if st.End != "shutdown" || st.ClientToServer != 3 {
-			t.Fatalf("stats %+v, want End shutdown and 3 bytes in", st)
+	forEachMode(t, func(t *testing.T, mode RelayConfig) {
+		client, clientPeer := tcpPair(t)
+		server, serverPeer := tcpPair(t)
+		done := make(chan RelayStats, 1)
+		h := Start(client, server, mode, nil, func(st RelayStats) { done <- st })
+		if _, err := clientPeer.Write([]byte("abc")); err != nil {
+			t.Fatal(err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("done was not called after Close")
-	}
-	_ = serverPeer.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := serverPeer.Read(buf); err == nil {
-		t.Fatal("the server side is still open after Close")
-	}
+		buf := make([]byte, 3)
+		if _, err := io.ReadFull(serverPeer, buf); err != nil {
+			t.Fatal(err)
+		}
+		h.Close("shutdown")
+		select {
+		case st := <-done:
+			if st.End != "shutdown" || st.ClientToServer != 3 {
+				t.Fatalf("stats %+v, want End shutdown and 3 bytes in", st)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("done was not called after Close")
+		}
+		_ = serverPeer.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := serverPeer.Read(buf); err == nil {
+			t.Fatal("the server side is still open after Close")
+		}
+	})
 }
