@@ -176,7 +176,69 @@ func (h *Relaying) Close(reason string) {
 	r.closeBoth()
 }
 
+// Detached is a relay stopped by Relaying.Detach with none of its bytes in
+// this process (not in a buffer, not in a splice pipe): what another process
+// needs to go on with it (Resume).
+type Detached struct {
+	// ClientFD and ServerFD are the two sockets (non-blocking, close-on-exec),
+	// owned by the caller from now on: pass them on (SCM_RIGHTS) and close them.
+	ClientFD, ServerFD int
+	// ClientClosed: the client sent its FIN and the server's write half is
+	// shut already (the client→server direction is over); ServerClosed the same
+	// the other way.
+	ClientClosed, ServerClosed bool
+	// What the relay moved until it stopped (since Start).
+	ClientToServer, ServerToClient int64
+	// End is the end reason so far ("client closed" after a half-close), or "".
+	End string
+}
+
+var (
+	// ErrNotDetachable: the relay is not on the event loop (still inspecting,
+	// not TCP↔TCP, RelayConfig.Goroutines, or not Linux).
+	ErrNotDetachable = errors.New("relay: not on the event loop, cannot be detached")
+	// ErrDetachTimeout: a destination did not take the bytes in hand in time;
+	// the relay goes on.
+	ErrDetachTimeout = errors.New("relay: a destination did not drain in time, not detached")
+	// ErrRelayEnded: the relay has ended (or was detached before).
+	ErrRelayEnded = errors.New("relay: already ended")
+)
+
+// Detach stops the relay for a handover to another process, at a point where
+// none of its bytes is in this process: reading stops in both directions, what
+// each direction still holds is written to its destination (waiting at most
+// timeout), then the sockets leave the event loop and are returned with the
+// relay's state. done is not called: the session did not end, it moved. On an
+// error the relay goes on as before (or had already ended).
+func (h *Relaying) Detach(timeout time.Duration) (*Detached, error) {
+	r := h.r
+	r.mu.Lock()
+	ev, closing := r.ev, r.closing
+	r.mu.Unlock()
+	switch {
+	case ev == nil && closing:
+		return nil, ErrRelayEnded
+	case ev == nil:
+		return nil, ErrNotDetachable
+	}
+	return ev.detach(timeout)
+}
+
 func newRelay(client, server net.Conn, cfg RelayConfig) *relay {
+	if cfg.SndBuf > 0 {
+		if tc, ok := client.(*net.TCPConn); ok {
+			// Best effort: a refused size leaves the kernel default, which only
+			// costs memory, not correctness.
+			_ = tc.SetWriteBuffer(cfg.SndBuf)
+		}
+	}
+	r := newRelayState(cfg)
+	r.client, r.server = client, server
+	return r
+}
+
+// newRelayState is a relay's state without its conns.
+func newRelayState(cfg RelayConfig) *relay {
 	idle := cfg.IdleTimeout
 	if idle == 0 {
 		idle = DefaultIdleTimeout
@@ -185,14 +247,7 @@ func newRelay(client, server net.Conn, cfg RelayConfig) *relay {
 	if counters == nil {
 		counters = new(Counters)
 	}
-	if cfg.SndBuf > 0 {
-		if tc, ok := client.(*net.TCPConn); ok {
-			// Best effort: a refused size leaves the kernel default, which only
-			// costs memory, not correctness.
-			_ = tc.SetWriteBuffer(cfg.SndBuf)
-		}
-	}
-	r := &relay{client: client, server: server, idle: idle, writeTimeout: cfg.WriteTimeout, counters: counters, goroutines: cfg.Goroutines}
+	r := &relay{idle: idle, writeTimeout: cfg.WriteTimeout, counters: counters, goroutines: cfg.Goroutines}
 	r.startUp, r.startDown = counters.ClientToServer.Load(), counters.ServerToClient.Load()
 	r.touch()
 	return r

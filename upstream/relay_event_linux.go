@@ -49,17 +49,16 @@ package upstream
 // epoll_wait.
 //
 // Handing a session to another process (the edge's upgrade without cutting
-// streams) needs the relay stopped where none of its bytes is in this
-// process: Detach (not implemented yet) will set a flag under the session's
-// lock that stops both directions from reading their sources, wait until
-// both pending buffers/pipes have drained into their destinations (the
-// poller keeps writing them on EPOLLOUT; bounded by WriteTimeout), then
-// remove both descriptors from the epoll set and return them with the
-// counters and each direction's half-close state. Bytes still in the kernel's
-// socket buffers are not in the way: they belong to the sockets, which move
-// with the descriptors. The new process builds its session from the two
-// descriptors (readable and writable assumed; edge-triggered epoll reports
-// what is ready when a descriptor is added) and the state.
+// streams) needs the relay stopped where none of its bytes is in this process:
+// Detach sets a flag under the session's lock that stops both directions from
+// reading their sources, lets the poller write what each direction still holds
+// (on EPOLLOUT, as usual), and once nothing is held removes both descriptors
+// from the epoll set and returns them with the counters and each direction's
+// half-close state. Bytes still in the kernel's socket buffers are not in the
+// way: they belong to the sockets, which move with the descriptors (SCM_RIGHTS).
+// Resume, in the new process, builds the session from the two descriptors and
+// that state; edge-triggered epoll reports whatever is already readable when a
+// descriptor is added, so nothing queued meanwhile is missed.
 
 import (
 	"fmt"
@@ -279,6 +278,10 @@ type evSession struct {
 	writable [2]bool // no write has found the send buffer full since the last EPOLLOUT
 	hup      [2]bool // the peer's half-close (or an error) was reported: read to the end
 	dirs     [2]evDir
+
+	detaching  bool          // Detach waits: read nothing more, write what is held
+	detachDone chan struct{} // closed when the detach completed or the session ended
+	detached   *Detached     // the result, once complete
 }
 
 // evDir is one direction of an evSession.
@@ -333,10 +336,7 @@ func (r *relay) toEvent() bool {
 		_ = unix.Close(cfd)
 		return false
 	}
-	s := &evSession{r: r, p: p, fd: [2]int{cfd, sfd}, writable: [2]bool{true, true}}
-	s.dirs[0] = evDir{src: sideClient, dst: sideServer, from: "client", to: "server", bytes: &r.counters.ClientToServer}
-	s.dirs[1] = evDir{src: sideServer, dst: sideClient, from: "server", to: "client", bytes: &r.counters.ServerToClient}
-	p.noteTimeouts(r.idle, r.writeTimeout)
+	s := newEvSession(r, p, cfd, sfd)
 	// Events may arrive as soon as the descriptors are in the set; they wait
 	// for the session to be complete.
 	s.mu.Lock()
@@ -354,6 +354,14 @@ func (r *relay) toEvent() bool {
 	r.client, r.server = nil, nil
 	r.ev = s
 	return true
+}
+
+func newEvSession(r *relay, p *evPoller, cfd, sfd int) *evSession {
+	s := &evSession{r: r, p: p, fd: [2]int{cfd, sfd}, writable: [2]bool{true, true}}
+	s.dirs[0] = evDir{src: sideClient, dst: sideServer, from: "client", to: "server", bytes: &r.counters.ClientToServer}
+	s.dirs[1] = evDir{src: sideServer, dst: sideClient, from: "server", to: "client", bytes: &r.counters.ServerToClient}
+	p.noteTimeouts(r.idle, r.writeTimeout)
+	return s
 }
 
 // dupConn returns a duplicate of c's descriptor (close-on-exec, non-blocking
@@ -414,6 +422,10 @@ func (s *evSession) event(side int, events uint32, now int64) {
 	}
 	if err != nil {
 		done = s.terminate(err)
+		return
+	}
+	if s.detaching && !s.dirs[0].pending && !s.dirs[1].pending {
+		s.completeDetach()
 	}
 }
 
@@ -461,7 +473,7 @@ func (s *evSession) pumpDir(d *evDir, now int64) (more bool, err error) {
 				continue // a short write: the next one says EAGAIN or takes more
 			}
 		}
-		if d.eof || !s.readable[d.src] {
+		if d.eof || !s.readable[d.src] || s.detaching {
 			return false, nil
 		}
 		if budget <= 0 {
@@ -656,6 +668,10 @@ func (s *evSession) terminate(err error) func() {
 		d.pending = false
 	}
 	s.p.remove(s.slot)
+	if s.detachDone != nil {
+		close(s.detachDone)
+		s.detachDone = nil
+	}
 	st, done := s.r.stats(), s.r.done
 	if done == nil {
 		return nil
@@ -663,6 +679,108 @@ func (s *evSession) terminate(err error) func() {
 	// Not on the poller goroutine: done is the session's bookkeeping (logs,
 	// metrics) and must not hold up the other sessions.
 	return func() { go done(st) }
+}
+
+// detach stops the session for a handover; see Relaying.Detach.
+func (s *evSession) detach(timeout time.Duration) (*Detached, error) {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return nil, ErrRelayEnded
+	}
+	s.detaching = true
+	if !s.dirs[0].pending && !s.dirs[1].pending {
+		defer s.mu.Unlock()
+		return s.completeDetach(), nil
+	}
+	wait := make(chan struct{})
+	s.detachDone = wait
+	s.mu.Unlock()
+
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-wait:
+	case <-timer.C:
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.detached != nil:
+		return s.detached, nil
+	case s.ended:
+		return nil, ErrRelayEnded
+	}
+	// A destination that did not take what is held in time: go on relaying.
+	// Re-arming both descriptors (EPOLL_CTL_MOD) makes epoll report what is
+	// ready again, so the sources that were left unread are read.
+	s.detaching, s.detachDone = false, nil
+	for side := range 2 {
+		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET, Fd: s.slot, Pad: int32(side)}
+		_ = unix.EpollCtl(s.p.epfd, unix.EPOLL_CTL_MOD, s.fd[side], &ev)
+	}
+	return nil, ErrDetachTimeout
+}
+
+// completeDetach takes the session out of the event loop with nothing in hand
+// (s.mu held, nothing pending).
+func (s *evSession) completeDetach() *Detached {
+	for _, fd := range s.fd {
+		_ = unix.EpollCtl(s.p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	}
+	s.p.remove(s.slot)
+	s.ended = true
+	end, _ := s.r.end.Load().(string)
+	st := s.r.stats()
+	s.detached = &Detached{
+		ClientFD: s.fd[sideClient], ServerFD: s.fd[sideServer],
+		ClientClosed: s.dirs[0].eof, ServerClosed: s.dirs[1].eof,
+		ClientToServer: st.ClientToServer, ServerToClient: st.ServerToClient,
+		End: end,
+	}
+	s.fd = [2]int{-1, -1}
+	if s.detachDone != nil {
+		close(s.detachDone)
+		s.detachDone = nil
+	}
+	return s.detached
+}
+
+// Resume relays a session detached by Relaying.Detach (in this process or
+// another one that passed the descriptors over): it takes ownership of
+// d.ClientFD and d.ServerFD and goes on from where the relay stopped. done and
+// cfg are as for Start; cfg.Counters, if given, are added to from their
+// current values (put the detached totals in first to continue them), and the
+// RelayStats given to done count from Resume on. Linux only.
+func Resume(d *Detached, cfg RelayConfig, done func(RelayStats)) (*Relaying, error) {
+	p, err := pollerFor()
+	if err != nil {
+		return nil, err
+	}
+	for _, fd := range []int{d.ClientFD, d.ServerFD} {
+		// The descriptors may come from another process: make sure they
+		// are what the event loop needs.
+		if err := unix.SetNonblock(fd, true); err != nil {
+			return nil, os.NewSyscallError("fcntl", err)
+		}
+	}
+	if cfg.SndBuf > 0 {
+		_ = unix.SetsockoptInt(d.ClientFD, unix.SOL_SOCKET, unix.SO_SNDBUF, cfg.SndBuf)
+	}
+	r := newRelayState(cfg)
+	r.done = done
+	if d.End != "" {
+		r.setEnd(d.End)
+	}
+	s := newEvSession(r, p, d.ClientFD, d.ServerFD)
+	s.dirs[0].eof, s.dirs[1].eof = d.ClientClosed, d.ServerClosed
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := p.add(s); err != nil {
+		return nil, err
+	}
+	r.ev = s
+	return &Relaying{r: r}, nil
 }
 
 // evPipe is a pipe for splice(2).

@@ -166,15 +166,17 @@ func TestRelayIdleTimeout(t *testing.T) {
 func TestRelayNotIdleWhileOneDirectionFlows(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode RelayConfig) {
 		// The client (a player) sends nothing for many idle periods while the server streams.
-		const idle = 300 * time.Millisecond
-		const writes = 100
+		// Idle is long enough that a loaded machine's scheduling delays between
+		// two writes never add up to it; the stream spans three idle periods.
+		const idle = time.Second
+		const writes = 30
 		rig := startTCPRelay(t, RelayConfig{IdleTimeout: idle, Goroutines: mode.Goroutines}, nil)
 		go io.Copy(io.Discard, rig.clientApp)
 		for range writes {
 			if _, err := rig.serverApp.Write([]byte("m")); err != nil {
 				t.Fatalf("server write: %v (relay ended early?)", err)
 			}
-			time.Sleep(idle / 20)
+			time.Sleep(idle / 10)
 		}
 		rig.serverApp.Close()
 		stats := receive(t, rig.done)
@@ -332,35 +334,6 @@ func TestRelayNonTCPClient(t *testing.T) {
 	}
 	if stats.ClientToServer != int64(len(data)) || stats.ServerToClient != int64(len(data)) {
 		t.Errorf("counts %d/%d, want %d both", stats.ClientToServer, stats.ServerToClient, len(data))
-	}
-}
-
-// BenchmarkRelayTCP measures relay throughput TCP→TCP over loopback (splice on Linux).
-// Check that splice happens with:
-//
-//	go test -c -o /tmp/upstream.test ./upstream &&
-//	strace -f -c -e trace=splice,read,write /tmp/upstream.test -test.run='^$' -test.bench=RelayTCP
-func BenchmarkRelayTCP(b *testing.B) {
-	const chunk = 1 << 20
-	rig := startTCPRelay(b, RelayConfig{}, nil)
-	data := make([]byte, chunk)
-	drained := make(chan int64, 1)
-	go func() { n, _ := io.Copy(io.Discard, rig.serverApp); drained <- n }()
-	b.SetBytes(chunk)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if _, err := rig.clientApp.Write(data); err != nil {
-			b.Fatal(err)
-		}
-	}
-	rig.clientApp.(closeWriter).CloseWrite()
-	n := receive(b, drained)
-	b.StopTimer()
-	rig.serverApp.Close()
-	stats := receive(b, rig.done)
-	if stats.ClientToServer != n {
-		b.Fatalf("relay counted %d, server received %d", stats.ClientToServer, n)
 	}
 }
 
