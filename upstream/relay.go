@@ -15,6 +15,11 @@ import (
 // DefaultIdleTimeout ends a relay with no bytes in either direction for this long.
 const DefaultIdleTimeout = 60 * time.Second
 
+// DefaultClientCloseLinger is RelayConfig.ClientCloseLinger's default: long
+// enough for a media server to answer a client's last command, short enough
+// that a gone client is not kept.
+const DefaultClientCloseLinger = 2 * time.Second
+
 const (
 	// relayChunk is the most one copy turn moves before the read deadline is refreshed and
 	// the counters are updated. Big enough that splice runs long, uninterrupted stretches.
@@ -39,6 +44,13 @@ type RelayConfig struct {
 	// IdleTimeout: no bytes in either direction for this long ends the relay.
 	// 0 means 60s; negative disables the timeout.
 	IdleTimeout time.Duration
+	// ClientCloseLinger is how long the server may keep its side open after
+	// the client's EOF before the relay ends (reason "client closed"). RTMP has
+	// no half-close: a client that sent its FIN is gone, and a media server
+	// that keeps streaming to it would hold the session until the idle or
+	// write timeout. 0 means 2 s; negative waits as long as the server goes
+	// on (plain TCP half-close).
+	ClientCloseLinger time.Duration
 	// Goroutines keeps a TCP↔TCP relay on goroutines (two per session, the path
 	// every other conn takes) instead of the event loop: a fallback, and the
 	// comparison in the benchmarks.
@@ -176,54 +188,6 @@ func (h *Relaying) Close(reason string) {
 	r.closeBoth()
 }
 
-// Detached is a relay stopped by Relaying.Detach with none of its bytes in
-// this process (not in a buffer, not in a splice pipe): what another process
-// needs to go on with it (Resume).
-type Detached struct {
-	// ClientFD and ServerFD are the two sockets (non-blocking, close-on-exec),
-	// owned by the caller from now on: pass them on (SCM_RIGHTS) and close them.
-	ClientFD, ServerFD int
-	// ClientClosed: the client sent its FIN and the server's write half is
-	// shut already (the client→server direction is over); ServerClosed the same
-	// the other way.
-	ClientClosed, ServerClosed bool
-	// What the relay moved until it stopped (since Start).
-	ClientToServer, ServerToClient int64
-	// End is the end reason so far ("client closed" after a half-close), or "".
-	End string
-}
-
-var (
-	// ErrNotDetachable: the relay is not on the event loop (still inspecting,
-	// not TCP↔TCP, RelayConfig.Goroutines, or not Linux).
-	ErrNotDetachable = errors.New("relay: not on the event loop, cannot be detached")
-	// ErrDetachTimeout: a destination did not take the bytes in hand in time;
-	// the relay goes on.
-	ErrDetachTimeout = errors.New("relay: a destination did not drain in time, not detached")
-	// ErrRelayEnded: the relay has ended (or was detached before).
-	ErrRelayEnded = errors.New("relay: already ended")
-)
-
-// Detach stops the relay for a handover to another process, at a point where
-// none of its bytes is in this process: reading stops in both directions, what
-// each direction still holds is written to its destination (waiting at most
-// timeout), then the sockets leave the event loop and are returned with the
-// relay's state. done is not called: the session did not end, it moved. On an
-// error the relay goes on as before (or had already ended).
-func (h *Relaying) Detach(timeout time.Duration) (*Detached, error) {
-	r := h.r
-	r.mu.Lock()
-	ev, closing := r.ev, r.closing
-	r.mu.Unlock()
-	switch {
-	case ev == nil && closing:
-		return nil, ErrRelayEnded
-	case ev == nil:
-		return nil, ErrNotDetachable
-	}
-	return ev.detach(timeout)
-}
-
 func newRelay(client, server net.Conn, cfg RelayConfig) *relay {
 	if cfg.SndBuf > 0 {
 		if tc, ok := client.(*net.TCPConn); ok {
@@ -234,6 +198,9 @@ func newRelay(client, server net.Conn, cfg RelayConfig) *relay {
 	}
 	r := newRelayState(cfg)
 	r.client, r.server = client, server
+	_, clientTCP := client.(*net.TCPConn)
+	_, serverTCP := server.(*net.TCPConn)
+	r.stoppable = clientTCP && serverTCP
 	return r
 }
 
@@ -247,7 +214,11 @@ func newRelayState(cfg RelayConfig) *relay {
 	if counters == nil {
 		counters = new(Counters)
 	}
-	r := &relay{idle: idle, writeTimeout: cfg.WriteTimeout, counters: counters, goroutines: cfg.Goroutines}
+	linger := cfg.ClientCloseLinger
+	if linger == 0 {
+		linger = DefaultClientCloseLinger
+	}
+	r := &relay{idle: idle, writeTimeout: cfg.WriteTimeout, counters: counters, goroutines: cfg.Goroutines, clientLinger: linger}
 	r.startUp, r.startDown = counters.ClientToServer.Load(), counters.ServerToClient.Load()
 	r.touch()
 	return r
@@ -266,9 +237,13 @@ func (r *relay) run(inspect func([]byte) bool) (st RelayStats, handed bool) {
 
 	up := &direction{from: "client", to: "server", src: r.client, dst: r.server, bytes: &r.counters.ClientToServer}
 	down := &direction{from: "server", to: "client", src: r.server, dst: r.client, bytes: &r.counters.ServerToClient}
-	// A handover needs both copiers stopped between two writes: the inspecting one stops
-	// by itself when inspect is done, and wakes the other through its read deadline.
+	// A handover to the event loop or a Detach needs both copiers stopped between two
+	// writes: the inspecting one stops by itself when inspect is done, and wakes the other
+	// through its read deadline (requestStop).
 	r.handoverWanted = inspect != nil && r.eventCapable()
+	if inspect == nil {
+		r.inspectDone.Store(true)
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go r.copyClientToServer(&wg, up, inspect)
@@ -278,6 +253,9 @@ func (r *relay) run(inspect func([]byte) bool) (st RelayStats, handed bool) {
 	wg.Wait()
 
 	if r.stopping.Load() {
+		if r.serveDetach() {
+			return r.stats(), false
+		}
 		if r.end.Load() == nil && r.toEvent() {
 			return RelayStats{}, true
 		}
@@ -305,6 +283,9 @@ func (r *relay) run(inspect func([]byte) bool) (st RelayStats, handed bool) {
 // stats is what the relay moved since it started and why it ended.
 func (r *relay) stats() RelayStats {
 	end, _ := r.end.Load().(string)
+	if r.handedOver.Load() {
+		end = endHandedOver
+	}
 	return RelayStats{
 		ClientToServer: r.counters.ClientToServer.Load() - r.startUp,
 		ServerToClient: r.counters.ServerToClient.Load() - r.startDown,
@@ -315,14 +296,15 @@ func (r *relay) stats() RelayStats {
 // errHandover stops a copier so that the session can move to the event loop.
 var errHandover = errors.New("handed over")
 
-// requestHandover stops the server→client copier at its next read (the
+// requestStop stops both copiers at their next read (for a handover, the
 // client→server one, which calls this, has already stopped).
-func (r *relay) requestHandover() {
+func (r *relay) requestStop() {
 	r.dlMu.Lock()
 	defer r.dlMu.Unlock()
 	r.stopping.Store(true)
 	// A read deadline in the past wakes a waiting read at once and leaves a
-	// write in progress alone: no byte is taken from the server and dropped.
+	// write in progress alone: no byte is taken from a source and dropped.
+	_ = r.client.SetReadDeadline(time.Unix(1, 0))
 	_ = r.server.SetReadDeadline(time.Unix(1, 0))
 }
 
@@ -338,8 +320,14 @@ type relay struct {
 	end                atomic.Value  // string: the first end reason wins
 	closeOnce          sync.Once
 	done               func(RelayStats) // called by the event loop when a handed-over relay ends
-	handoverWanted     bool             // set before the copiers start
-	stopping           atomic.Bool      // the copiers stop for a handover (under dlMu)
+	handoverWanted     bool             // set before the copiers start: inspect, then the event loop
+	stoppable          bool             // set at creation: both conns are TCP, requestStop works
+	inspectDone        atomic.Bool      // inspect is over (or there is none): Detach may stop the copiers
+	stopping           atomic.Bool      // the copiers stop for a handover or a Detach (under dlMu)
+	handedOver         atomic.Bool      // Detach took the sockets: End is "handed over"
+	detachReq          *detachRequest   // a Detach waiting for the copiers to stop (under mu)
+	clientLinger       time.Duration    // RelayConfig.ClientCloseLinger, resolved
+	closed             atomic.Bool      // closeBoth ran
 	dlMu               sync.Mutex       // orders stopping against read-deadline refreshes
 	mu                 sync.Mutex       // guards closing and ev
 	closing            bool             // Close was called
@@ -364,12 +352,15 @@ func (r *relay) copyClientToServer(wg *sync.WaitGroup, d *direction, inspect fun
 			r.finish(d, err)
 			return
 		}
+		r.inspectDone.Store(true)
 		if r.handoverWanted {
-			r.requestHandover()
+			r.requestStop()
 			return
 		}
 	}
-	r.finish(d, r.copyPlain(d))
+	if err := r.copyPlain(d); err != errHandover {
+		r.finish(d, err)
+	}
 }
 
 func (r *relay) copyServerToClient(wg *sync.WaitGroup, d *direction) {
@@ -452,6 +443,8 @@ func (r *relay) copyPlain(d *direction) error {
 			b, n, more, ok, err := readSome(d.src)
 			if ok {
 				switch {
+				case r.stopping.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+					continue // requestStop's wake-up: refreshDeadline stops the copy
 				case r.isIdle(err):
 					return errIdle
 				case errors.Is(err, os.ErrDeadlineExceeded):
@@ -493,6 +486,8 @@ func (r *relay) copyPlain(d *direction) error {
 			// The splice turn moves only bytes already queued at the source,
 			// so a deadline that passes in it is the destination's.
 			return &stallError{side: d.to}
+		case r.stopping.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+			continue // requestStop's wake-up: refreshDeadline stops the copy
 		case r.isIdle(err):
 			return errIdle
 		case errors.Is(err, os.ErrDeadlineExceeded):
@@ -562,6 +557,9 @@ func (r *relay) finish(d *direction, err error) {
 		r.setEnd(d.from + " closed")
 		if cw, ok := d.dst.(closeWriter); ok {
 			if cwErr := cw.CloseWrite(); cwErr == nil {
+				if d.from == "client" && r.clientLinger > 0 {
+					time.AfterFunc(r.clientLinger, r.closeBoth)
+				}
 				return
 			}
 		}
@@ -579,6 +577,7 @@ func (r *relay) setEnd(reason string) { r.end.CompareAndSwap(nil, reason) }
 
 func (r *relay) closeBoth() {
 	r.closeOnce.Do(func() {
+		r.closed.Store(true)
 		_ = r.client.Close()
 		_ = r.server.Close()
 	})
@@ -596,10 +595,10 @@ func (r *relay) moved(d *direction, n int64) {
 // often enough for the other, quiet direction to see its activity: with turns of at most
 // idle/2, the shared last-activity time is never more than idle/2 old while bytes flow.
 //
-// While a handover is wanted it also stops the copy (errHandover) once asked to, under
-// dlMu, so that the wake-up deadline of requestHandover is never overwritten by a refresh.
+// Between two TCP conns it also stops the copy (errHandover) once asked to, under dlMu,
+// so that the wake-up deadline of requestStop is never overwritten by a refresh.
 func (r *relay) refreshDeadline(src net.Conn) error {
-	if r.handoverWanted {
+	if r.stoppable {
 		r.dlMu.Lock()
 		defer r.dlMu.Unlock()
 		if r.stopping.Load() {

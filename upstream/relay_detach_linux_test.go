@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -16,8 +17,8 @@ import (
 )
 
 // passFDs sends fds over a Unix socket pair with SCM_RIGHTS and returns the
-// received copies, closing the originals: what a handover to another process
-// does with them.
+// received copies (the caller still owns the originals): what a handover to
+// another process does with them.
 func passFDs(t *testing.T, fds ...int) []int {
 	t.Helper()
 	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
@@ -28,9 +29,6 @@ func passFDs(t *testing.T, fds ...int) []int {
 	defer unix.Close(pair[1])
 	if err := unix.Sendmsg(pair[0], []byte{1}, unix.UnixRights(fds...), nil, 0); err != nil {
 		t.Fatal(err)
-	}
-	for _, fd := range fds {
-		unix.Close(fd)
 	}
 	oob := make([]byte, unix.CmsgSpace(4*len(fds)))
 	_, oobn, _, _, err := unix.Recvmsg(pair[1], make([]byte, 1), oob, unix.MSG_CMSG_CLOEXEC)
@@ -53,11 +51,23 @@ type streamResult struct {
 	err  error
 }
 
-// stream sends data in random chunks then half-closes, and reads everything
-// the other end sends, in the background, once gate is closed.
-func stream(c net.Conn, data []byte, seed uint64, gate <-chan struct{}) <-chan streamResult {
+// stream sends the first half of data in random chunks, the rest once
+// more is closed, then half-closes; and reads everything the other end sends,
+// in the background, once gate is closed.
+func stream(c net.Conn, data []byte, seed uint64, gate, more <-chan struct{}) <-chan streamResult {
 	out := make(chan streamResult, 1)
-	go sendChunks(c, data, seed, true)
+	go func() {
+		half := len(data) / 2
+		for len(data[:half]) > 0 {
+			n, err := c.Write(data[:min(half, 32<<10)])
+			if err != nil {
+				return
+			}
+			data, half = data[n:], half-n
+		}
+		<-more
+		sendChunks(c, data, seed, true)
+	}()
 	go func() {
 		<-gate
 		b, err := readAllWithin(c)
@@ -66,115 +76,134 @@ func stream(c net.Conn, data []byte, seed uint64, gate <-chan struct{}) <-chan s
 	return out
 }
 
-// Detach in the middle of two streams, the sockets passed over SCM_RIGHTS,
-// Resume: both sides receive every byte exactly once, in order, and the
-// counters of the two halves add up.
-func TestDetachResumeMidStream(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	up, down := randomStream(rng, 4<<20), randomStream(rng, 8<<20)
-	clientApp, clientEdge := tcpPair(t)
-	serverEdge, serverApp := tcpPair(t)
-	// Client-side buffers far smaller than the stream (windows still above
-	// loopback's 64 KiB segment), so that the relay has to hold bytes.
-	clientApp.SetReadBuffer(256 << 10)
-	counters := new(Counters)
-	first := make(chan RelayStats, 1)
-	h := Start(clientEdge, serverEdge, RelayConfig{Counters: counters, SndBuf: 64 << 10}, nil, func(st RelayStats) { first <- st })
-	open, clientReads := make(chan struct{}), make(chan struct{})
-	close(open)
-	atServer := stream(serverApp, down, 3, open)
-	atClient := stream(clientApp, up, 4, clientReads)
-
-	// The client reads nothing yet: once its buffers are full, the relay
-	// holds bytes for it, which Detach must see written before it returns.
-	waitHolding(t, h, sideServer)
-	for deadline := time.Now().Add(waitGuard); counters.ClientToServer.Load() < 1<<20; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the relay did not move 1 MiB up")
+// resumeFiles starts a new relay on detached sockets, as the process that
+// adopts them does: the descriptors passed over SCM_RIGHTS, then net.FileConn.
+func resumeFiles(t *testing.T, c, s *os.File, cfg RelayConfig, done func(RelayStats)) *Relaying {
+	t.Helper()
+	fds := passFDs(t, int(c.Fd()), int(s.Fd()))
+	var conns [2]net.Conn
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "resumed")
+		conn, err := net.FileConn(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
 		}
+		conns[i] = conn
 	}
-	type detached struct {
-		d   *Detached
-		err error
-	}
-	result := make(chan detached, 1)
-	go func() { d, err := h.Detach(waitGuard); result <- detached{d, err} }()
-	// Detach now waits for the client to take what the relay holds (unless
-	// a window update lets the kernel take the few bytes meanwhile).
-	time.Sleep(100 * time.Millisecond)
-	close(clientReads)
-	r := receive(t, result)
-	d, err := r.d, r.err
-	if err != nil {
-		t.Fatal(err)
-	}
-	if d.ClientToServer != counters.ClientToServer.Load() || d.ServerToClient != counters.ServerToClient.Load() {
-		t.Errorf("detached counts %d/%d, counters %d/%d", d.ClientToServer, d.ServerToClient, counters.ClientToServer.Load(), counters.ServerToClient.Load())
-	}
-	if _, err := h.Detach(time.Second); !errors.Is(err, ErrRelayEnded) {
-		t.Errorf("second Detach: %v, want ErrRelayEnded", err)
-	}
-	h.Close("too late") // no effect on a detached relay
-	fds := passFDs(t, d.ClientFD, d.ServerFD)
-	d.ClientFD, d.ServerFD = fds[0], fds[1]
-	time.Sleep(50 * time.Millisecond) // the peers go on writing into the kernel's buffers meanwhile
-
-	second := make(chan RelayStats, 1)
-	if _, err := Resume(d, RelayConfig{Counters: counters, SndBuf: 64 << 10}, func(st RelayStats) { second <- st }); err != nil {
-		t.Fatal(err)
-	}
-	s, c := receive(t, atServer), receive(t, atClient)
-	if s.err != nil || c.err != nil {
-		t.Fatalf("read errors: server %v, client %v", s.err, c.err)
-	}
-	if !bytes.Equal(s.data, up) || !bytes.Equal(c.data, down) {
-		t.Fatalf("received %d/%d bytes differing from the %d/%d sent", len(s.data), len(c.data), len(up), len(down))
-	}
-	st := receive(t, second)
-	if d.ClientToServer+st.ClientToServer != int64(len(up)) || d.ServerToClient+st.ServerToClient != int64(len(down)) {
-		t.Errorf("counted %d+%d / %d+%d, want %d/%d", d.ClientToServer, st.ClientToServer, d.ServerToClient, st.ServerToClient, len(up), len(down))
-	}
-	if got := counters.ClientToServer.Load(); got != int64(len(up)) {
-		t.Errorf("Counters.ClientToServer %d, want %d", got, len(up))
-	}
-	select {
-	case st := <-first:
-		t.Errorf("done called for the detached relay: %+v", st)
-	default:
-	}
+	return Start(conns[0], conns[1], cfg, nil, done)
 }
 
-// A half-closed session moves with its half-close: the client's direction
-// stays over, the server's goes on, and the first end reason is kept.
-func TestDetachResumeAfterHalfClose(t *testing.T) {
-	rig := startTCPRelayHandle(t, RelayConfig{})
-	rig.clientApp.Write([]byte("request"))
-	rig.clientApp.(closeWriter).CloseWrite()
-	got, err := io.ReadAll(rig.serverApp)
-	if err != nil || string(got) != "request" {
-		t.Fatalf("server read %q, %v", got, err)
-	}
-	d, err := rig.h.Detach(waitGuard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !d.ClientClosed || d.ServerClosed || d.End != "client closed" {
-		t.Fatalf("detached %+v, want the client's half-close only", d)
-	}
-	done := make(chan RelayStats, 1)
-	if _, err := Resume(d, RelayConfig{}, func(st RelayStats) { done <- st }); err != nil {
-		t.Fatal(err)
-	}
-	rig.serverApp.Write([]byte("late reply"))
-	rig.serverApp.Close()
-	got, err = io.ReadAll(rig.clientApp)
-	if err != nil || string(got) != "late reply" {
-		t.Fatalf("client read %q, %v", got, err)
-	}
-	st := receive(t, done)
-	if st.End != "client closed" || st.ServerToClient != 10 || st.ClientToServer != 0 {
-		t.Fatalf("stats after resume %+v", st)
-	}
+// Detach in the middle of two streams while the relay holds bytes the client
+// has not taken yet, the sockets passed over SCM_RIGHTS, a new relay on them:
+// both sides receive every byte exactly once, in order, and the counters go
+// on from where they were.
+func TestDetachMidStream(t *testing.T) {
+	forEachMode(t, func(t *testing.T, mode RelayConfig) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		up, down := randomStream(rng, 4<<20), randomStream(rng, 8<<20)
+		clientApp, clientEdge := tcpPair(t)
+		serverEdge, serverApp := tcpPair(t)
+		// Client-side buffers far smaller than the stream (windows still
+		// above loopback's 64 KiB segment), so that the relay has to wait.
+		clientApp.SetReadBuffer(256 << 10)
+		counters := new(Counters)
+		cfg := mode
+		cfg.Counters, cfg.SndBuf, cfg.ClientCloseLinger = counters, 64<<10, -1
+		first := make(chan RelayStats, 2)
+		h := Start(clientEdge, serverEdge, cfg, nil, func(st RelayStats) { first <- st })
+		open, clientReads, moved := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		close(open)
+		// Neither side closes before the Detach (a half-closed relay stays).
+		atServer := stream(serverApp, down, 3, open, moved)
+		atClient := stream(clientApp, up, 4, clientReads, moved)
+
+		// The client reads nothing yet: the relay waits on it (on goroutines
+		// in a write, on the event loop with bytes in hand).
+		for deadline := time.Now().Add(waitGuard); counters.ClientToServer.Load() < 1<<20 || counters.ServerToClient.Load() == 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the relay did not move 1 MiB up and some down")
+			}
+		}
+		if mode.Goroutines {
+			time.Sleep(200 * time.Millisecond)
+		} else {
+			waitHolding(t, h, sideServer)
+		}
+		type detached struct {
+			c, s *os.File
+			err  error
+		}
+		result := make(chan detached, 1)
+		go func() { c, s, err := h.Detach(); result <- detached{c, s, err} }()
+		time.Sleep(100 * time.Millisecond) // Detach waits for the client to take them
+		close(clientReads)
+		r := receive(t, result)
+		close(moved)
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+		defer r.c.Close()
+		defer r.s.Close()
+		st := receive(t, first)
+		if st.End != "handed over" || st.ClientToServer != counters.ClientToServer.Load() || st.ServerToClient != counters.ServerToClient.Load() {
+			t.Errorf("done got %+v, want End \"handed over\" and the counters %d/%d", st, counters.ClientToServer.Load(), counters.ServerToClient.Load())
+		}
+		if _, _, err := h.Detach(); !errors.Is(err, ErrNotDetachable) {
+			t.Errorf("second Detach: %v, want ErrNotDetachable", err)
+		}
+		h.Close("too late")               // no effect on a detached relay
+		time.Sleep(50 * time.Millisecond) // the peers go on writing into the kernel's buffers meanwhile
+
+		second := make(chan RelayStats, 1)
+		resumeFiles(t, r.c, r.s, cfg, func(st RelayStats) { second <- st })
+		sr, cr := receive(t, atServer), receive(t, atClient)
+		if sr.err != nil || cr.err != nil {
+			t.Fatalf("read errors: server %v, client %v", sr.err, cr.err)
+		}
+		if !bytes.Equal(sr.data, up) || !bytes.Equal(cr.data, down) {
+			t.Fatalf("received %d/%d bytes differing from the %d/%d sent", len(sr.data), len(cr.data), len(up), len(down))
+		}
+		st2 := receive(t, second)
+		if st.ClientToServer+st2.ClientToServer != int64(len(up)) || st.ServerToClient+st2.ServerToClient != int64(len(down)) {
+			t.Errorf("counted %d+%d / %d+%d, want %d/%d", st.ClientToServer, st2.ClientToServer, st.ServerToClient, st2.ServerToClient, len(up), len(down))
+		}
+		if got := counters.ClientToServer.Load(); got != int64(len(up)) {
+			t.Errorf("Counters.ClientToServer %d, want %d", got, len(up))
+		}
+		select {
+		case st := <-first:
+			t.Errorf("done called twice for the detached relay: %+v", st)
+		default:
+		}
+	})
+}
+
+// A half-closed relay is not detached (it finishes here, within the linger)
+// and goes on untouched.
+func TestDetachRefusedAfterHalfClose(t *testing.T) {
+	forEachMode(t, func(t *testing.T, mode RelayConfig) {
+		rig := startTCPRelayHandle(t, mode)
+		rig.clientApp.Write([]byte("request"))
+		rig.clientApp.(closeWriter).CloseWrite()
+		got, err := io.ReadAll(rig.serverApp)
+		if err != nil || string(got) != "request" {
+			t.Fatalf("server read %q, %v", got, err)
+		}
+		if _, _, err := rig.h.Detach(); !errors.Is(err, ErrNotDetachable) {
+			t.Fatalf("Detach of a half-closed relay: %v, want ErrNotDetachable", err)
+		}
+		rig.serverApp.Write([]byte("late reply"))
+		rig.serverApp.Close()
+		got, err = io.ReadAll(rig.clientApp)
+		if err != nil || string(got) != "late reply" {
+			t.Fatalf("client read %q, %v", got, err)
+		}
+		st := receive(t, rig.done)
+		if st.End != "client closed" || st.ServerToClient != 10 || st.ClientToServer != 7 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
 }
 
 // A destination that does not drain in time: Detach gives up and the relay
@@ -187,14 +216,14 @@ func TestDetachTimeoutRelayGoesOn(t *testing.T) {
 	data := randomStream(rand.New(rand.NewPCG(5, 6)), 8<<20)
 	errc := make(chan error, 1)
 	go sendAndHalfClose(rig.serverApp, data, errc)
-	// Detach(0) gives up at once if the relay holds bytes. The kernel takes a
-	// few more now and then (window updates while the client is full), so
+	// A wait of 0 gives up at once if the relay holds bytes. The kernel takes
+	// a few more now and then (window updates while the client is full), so
 	// the relay may just have written what it held: then it is detached,
 	// resumed, and tried again.
 	h, done := rig.h, rig.done
 	for attempt := 0; ; attempt++ {
 		waitHolding(t, h, sideServer)
-		d, err := h.Detach(0)
+		c, s, err := h.r.detach(0)
 		if errors.Is(err, ErrDetachTimeout) {
 			break
 		}
@@ -202,12 +231,13 @@ func TestDetachTimeoutRelayGoesOn(t *testing.T) {
 			t.Fatal(err)
 		}
 		if attempt == 20 {
-			t.Fatal("Detach(0) never found the relay holding bytes")
+			t.Fatal("Detach never found the relay holding bytes")
 		}
+		receive(t, done)
 		done = make(chan RelayStats, 1)
-		if h, err = Resume(d, RelayConfig{}, func(st RelayStats) { done <- st }); err != nil {
-			t.Fatal(err)
-		}
+		h = resumeFiles(t, c, s, RelayConfig{}, func(st RelayStats) { done <- st })
+		c.Close()
+		s.Close()
 	}
 	got, err := io.ReadAll(rig.clientApp)
 	if err != nil || !bytes.Equal(got, data) {
@@ -222,65 +252,71 @@ func TestDetachTimeoutRelayGoesOn(t *testing.T) {
 	}
 }
 
-// Only a relay on the event loop can be detached.
-func TestDetachNeedsTheEventLoop(t *testing.T) {
-	var mu sync.Mutex
-	mu.Lock() // inspect blocks until the test is done with the inspect phase
-	inspectStarted := make(chan struct{})
-	clientApp, clientEdge := tcpPair(t)
-	serverEdge, serverApp := tcpPair(t)
-	done := make(chan RelayStats, 1)
-	h := Start(clientEdge, serverEdge, RelayConfig{}, func([]byte) bool {
-		close(inspectStarted)
-		mu.Lock()
-		defer mu.Unlock()
-		return true
-	}, func(st RelayStats) { done <- st })
-	clientApp.Write([]byte("x"))
-	receive(t, inspectStarted)
-	if _, err := h.Detach(time.Second); !errors.Is(err, ErrNotDetachable) {
-		t.Errorf("Detach while inspecting: %v, want ErrNotDetachable", err)
-	}
-	mu.Unlock()
-	x := make([]byte, 1)
-	if _, err := io.ReadFull(serverApp, x); err != nil {
-		t.Fatal(err)
-	}
-	carry(t, clientApp, serverApp, []byte("after inspect")) // handed over by now
-	if d, err := h.Detach(waitGuard); err != nil {
-		t.Errorf("Detach after the handover: %v", err)
-	} else {
-		unix.Close(d.ClientFD)
-		unix.Close(d.ServerFD)
-	}
-	select {
-	case st := <-done:
-		t.Errorf("done called for a detached relay: %+v", st)
-	case <-time.After(50 * time.Millisecond):
-	}
+// Only a TCP↔TCP relay past inspect can be detached; a refused Detach leaves
+// it running.
+func TestDetachRefused(t *testing.T) {
+	forEachMode(t, func(t *testing.T, mode RelayConfig) {
+		var mu sync.Mutex
+		mu.Lock() // inspect blocks until the test is done with the inspect phase
+		inspectStarted := make(chan struct{})
+		clientApp, clientEdge := tcpPair(t)
+		serverEdge, serverApp := tcpPair(t)
+		done := make(chan RelayStats, 1)
+		h := Start(clientEdge, serverEdge, mode, func([]byte) bool {
+			close(inspectStarted)
+			mu.Lock()
+			defer mu.Unlock()
+			return true
+		}, func(st RelayStats) { done <- st })
+		clientApp.Write([]byte("x"))
+		receive(t, inspectStarted)
+		if _, _, err := h.Detach(); !errors.Is(err, ErrNotDetachable) {
+			t.Errorf("Detach while inspecting: %v, want ErrNotDetachable", err)
+		}
+		mu.Unlock()
+		x := make([]byte, 1)
+		if _, err := io.ReadFull(serverApp, x); err != nil {
+			t.Fatal(err)
+		}
+		carry(t, clientApp, serverApp, []byte("after inspect"))
+		carry(t, serverApp, clientApp, []byte("reply"))
+		if c, s, err := h.Detach(); err != nil {
+			t.Errorf("Detach after inspect: %v", err)
+		} else {
+			c.Close()
+			s.Close()
+			if st := receive(t, done); st.End != "handed over" {
+				t.Errorf("End %q", st.End)
+			}
+		}
 
-	clientApp2, clientEdge2 := tcpPair(t)
-	serverEdge2, _ := tcpPair(t)
-	h2 := Start(clientEdge2, serverEdge2, RelayConfig{Goroutines: true}, nil, nil)
-	if _, err := h2.Detach(time.Second); !errors.Is(err, ErrNotDetachable) {
-		t.Errorf("Detach on goroutines: %v, want ErrNotDetachable", err)
-	}
-	h2.Close("over")
-	clientApp2.Close()
-}
+		// Not TCP (a tunnel conn stands in).
+		pipeApp, pipeEdge := net.Pipe()
+		serverEdge2, serverApp2 := tcpPair(t)
+		done2 := make(chan RelayStats, 1)
+		h2 := Start(pipeEdge, serverEdge2, mode, nil, func(st RelayStats) { done2 <- st })
+		if _, _, err := h2.Detach(); !errors.Is(err, ErrNotDetachable) {
+			t.Errorf("Detach of a non-TCP relay: %v, want ErrNotDetachable", err)
+		}
+		go pipeApp.Write([]byte("still relaying"))
+		got := make([]byte, len("still relaying"))
+		if _, err := io.ReadFull(serverApp2, got); err != nil {
+			t.Fatalf("the refused relay stopped: %v", err)
+		}
+		h2.Close("over")
+		if st := receive(t, done2); st.End != "over" {
+			t.Errorf("End %q", st.End)
+		}
+		pipeApp.Close()
 
-type handleRig struct {
-	clientApp, serverApp net.Conn
-	h                    *Relaying
-	done                 chan RelayStats
-}
-
-func startTCPRelayHandle(t *testing.T, cfg RelayConfig) *handleRig {
-	clientApp, clientEdge := tcpPair(t)
-	serverEdge, serverApp := tcpPair(t)
-	rig := &handleRig{clientApp: clientApp, serverApp: serverApp, done: make(chan RelayStats, 1)}
-	rig.h = Start(clientEdge, serverEdge, cfg, nil, func(st RelayStats) { rig.done <- st })
-	return rig
+		// Closed already.
+		rig := startTCPRelayHandle(t, mode)
+		rig.h.Close("over")
+		if _, _, err := rig.h.Detach(); !errors.Is(err, ErrNotDetachable) {
+			t.Errorf("Detach after Close: %v, want ErrNotDetachable", err)
+		}
+		receive(t, rig.done)
+	})
 }
 
 // waitHolding waits until the direction from side holds bytes its destination
@@ -304,4 +340,18 @@ func waitHolding(t *testing.T, h *Relaying, from int) {
 			t.Fatalf("the relay never held bytes from the %s", sideName[from])
 		}
 	}
+}
+
+type handleRig struct {
+	clientApp, serverApp net.Conn
+	h                    *Relaying
+	done                 chan RelayStats
+}
+
+func startTCPRelayHandle(t *testing.T, cfg RelayConfig) *handleRig {
+	clientApp, clientEdge := tcpPair(t)
+	serverEdge, serverApp := tcpPair(t)
+	rig := &handleRig{clientApp: clientApp, serverApp: serverApp, done: make(chan RelayStats, 1)}
+	rig.h = Start(clientEdge, serverEdge, cfg, nil, func(st RelayStats) { rig.done <- st })
+	return rig
 }

@@ -53,11 +53,11 @@ package upstream
 // Detach sets a flag under the session's lock that stops both directions from
 // reading their sources, lets the poller write what each direction still holds
 // (on EPOLLOUT, as usual), and once nothing is held removes both descriptors
-// from the epoll set and returns them with the counters and each direction's
-// half-close state. Bytes still in the kernel's socket buffers are not in the
-// way: they belong to the sockets, which move with the descriptors (SCM_RIGHTS).
-// Resume, in the new process, builds the session from the two descriptors and
-// that state; edge-triggered epoll reports whatever is already readable when a
+// from the epoll set and returns them (the counters are live already). Bytes
+// still in the kernel's socket buffers are not in the way: they belong to the
+// sockets, which move with the descriptors (SCM_RIGHTS).
+// The new process relays them again from scratch (a side that had closed reads
+// EOF again); edge-triggered epoll reports whatever is already readable when a
 // descriptor is added, so nothing queued meanwhile is missed.
 
 import (
@@ -67,6 +67,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -279,9 +280,11 @@ type evSession struct {
 	hup      [2]bool // the peer's half-close (or an error) was reported: read to the end
 	dirs     [2]evDir
 
-	detaching  bool          // Detach waits: read nothing more, write what is held
-	detachDone chan struct{} // closed when the detach completed or the session ended
-	detached   *Detached     // the result, once complete
+	detaching  bool           // Detach waits: read nothing more, write what is held
+	detachDone chan struct{}  // closed when the detach completed or the session ended
+	detached   *detachedState // the result, once complete
+
+	lingerUntil int64 // the client's EOF was seen: end at this time unless the server is done first
 }
 
 // evDir is one direction of an evSession.
@@ -360,14 +363,21 @@ func newEvSession(r *relay, p *evPoller, cfd, sfd int) *evSession {
 	s := &evSession{r: r, p: p, fd: [2]int{cfd, sfd}, writable: [2]bool{true, true}}
 	s.dirs[0] = evDir{src: sideClient, dst: sideServer, from: "client", to: "server", bytes: &r.counters.ClientToServer}
 	s.dirs[1] = evDir{src: sideServer, dst: sideClient, from: "server", to: "client", bytes: &r.counters.ServerToClient}
-	p.noteTimeouts(r.idle, r.writeTimeout)
+	p.noteTimeouts(r.idle, r.writeTimeout, r.clientLinger)
 	return s
 }
 
 // dupConn returns a duplicate of c's descriptor (close-on-exec, non-blocking
 // like the original: they share the open file).
-func dupConn(c *net.TCPConn) (int, error) {
-	rc, err := c.SyscallConn()
+func dupConn(c *net.TCPConn) (int, error) { return dupSocket(c) }
+
+// dupSocket is dupConn for any conn with a descriptor.
+func dupSocket(c net.Conn) (int, error) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1, ErrNotDetachable
+	}
+	rc, err := sc.SyscallConn()
 	if err != nil {
 		return -1, err
 	}
@@ -484,7 +494,7 @@ func (s *evSession) pumpDir(d *evDir, now int64) (more bool, err error) {
 			return false, err
 		}
 		if eof {
-			return false, s.sourceEnded(d)
+			return false, s.sourceEnded(d, now)
 		}
 	}
 }
@@ -581,7 +591,7 @@ func wrapErr(op string, err error) error {
 
 // sourceEnded: d's source sent its FIN. Half-close the destination so the
 // other direction goes on; when both have ended, so has the session.
-func (s *evSession) sourceEnded(d *evDir) error {
+func (s *evSession) sourceEnded(d *evDir, now int64) error {
 	d.eof = true
 	s.r.setEnd(d.from + " closed")
 	if err := unix.Shutdown(s.fd[d.dst], unix.SHUT_WR); err != nil {
@@ -589,6 +599,9 @@ func (s *evSession) sourceEnded(d *evDir) error {
 	}
 	if s.dirs[0].eof && s.dirs[1].eof {
 		return errDone
+	}
+	if d.src == sideClient && s.r.clientLinger > 0 {
+		s.lingerUntil = now + int64(s.r.clientLinger) // see RelayConfig.ClientCloseLinger
 	}
 	return nil
 }
@@ -611,6 +624,9 @@ func (s *evSession) check(now int64) {
 		var err error
 		if r.idle > 0 && now-r.lastActivity.Load() >= int64(r.idle) {
 			err = errIdle
+		}
+		if s.lingerUntil != 0 && now >= s.lingerUntil {
+			err = errDone // "client closed" is the reason already
 		}
 		for i := range s.dirs {
 			if d := &s.dirs[i]; err == nil && r.writeTimeout > 0 && d.pending && now-d.since >= int64(r.writeTimeout) {
@@ -682,11 +698,14 @@ func (s *evSession) terminate(err error) func() {
 }
 
 // detach stops the session for a handover; see Relaying.Detach.
-func (s *evSession) detach(timeout time.Duration) (*Detached, error) {
+// detachedState is what is left of an evSession that Detach took apart.
+type detachedState struct{ clientFD, serverFD int }
+
+func (s *evSession) detach(timeout time.Duration) (*detachedState, error) {
 	s.mu.Lock()
-	if s.ended {
+	if s.ended || s.dirs[0].eof || s.dirs[1].eof {
 		s.mu.Unlock()
-		return nil, ErrRelayEnded
+		return nil, ErrNotDetachable
 	}
 	s.detaching = true
 	if !s.dirs[0].pending && !s.dirs[1].pending {
@@ -709,7 +728,7 @@ func (s *evSession) detach(timeout time.Duration) (*Detached, error) {
 	case s.detached != nil:
 		return s.detached, nil
 	case s.ended:
-		return nil, ErrRelayEnded
+		return nil, ErrNotDetachable
 	}
 	// A destination that did not take what is held in time: go on relaying.
 	// Re-arming both descriptors (EPOLL_CTL_MOD) makes epoll report what is
@@ -724,20 +743,13 @@ func (s *evSession) detach(timeout time.Duration) (*Detached, error) {
 
 // completeDetach takes the session out of the event loop with nothing in hand
 // (s.mu held, nothing pending).
-func (s *evSession) completeDetach() *Detached {
+func (s *evSession) completeDetach() *detachedState {
 	for _, fd := range s.fd {
 		_ = unix.EpollCtl(s.p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	}
 	s.p.remove(s.slot)
 	s.ended = true
-	end, _ := s.r.end.Load().(string)
-	st := s.r.stats()
-	s.detached = &Detached{
-		ClientFD: s.fd[sideClient], ServerFD: s.fd[sideServer],
-		ClientClosed: s.dirs[0].eof, ServerClosed: s.dirs[1].eof,
-		ClientToServer: st.ClientToServer, ServerToClient: st.ServerToClient,
-		End: end,
-	}
+	s.detached = &detachedState{clientFD: s.fd[sideClient], serverFD: s.fd[sideServer]}
 	s.fd = [2]int{-1, -1}
 	if s.detachDone != nil {
 		close(s.detachDone)
@@ -746,42 +758,21 @@ func (s *evSession) completeDetach() *Detached {
 	return s.detached
 }
 
-// Resume relays a session detached by Relaying.Detach (in this process or
-// another one that passed the descriptors over): it takes ownership of
-// d.ClientFD and d.ServerFD and goes on from where the relay stopped. done and
-// cfg are as for Start; cfg.Counters, if given, are added to from their
-// current values (put the detached totals in first to continue them), and the
-// RelayStats given to done count from Resume on. Linux only.
-func Resume(d *Detached, cfg RelayConfig, done func(RelayStats)) (*Relaying, error) {
-	p, err := pollerFor()
+// detachEvent is Detach for a relay on the event loop.
+func (r *relay) detachEvent(ev *evSession, wait time.Duration) (*os.File, *os.File, error) {
+	d, err := ev.detach(wait)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	for _, fd := range []int{d.ClientFD, d.ServerFD} {
-		// The descriptors may come from another process: make sure they
-		// are what the event loop needs.
-		if err := unix.SetNonblock(fd, true); err != nil {
-			return nil, os.NewSyscallError("fcntl", err)
-		}
+	r.handedOver.Store(true)
+	c, s := os.NewFile(uintptr(d.clientFD), "client"), os.NewFile(uintptr(d.serverFD), "server")
+	if r.done != nil {
+		r.done(r.stats())
 	}
-	if cfg.SndBuf > 0 {
-		_ = unix.SetsockoptInt(d.ClientFD, unix.SOL_SOCKET, unix.SO_SNDBUF, cfg.SndBuf)
-	}
-	r := newRelayState(cfg)
-	r.done = done
-	if d.End != "" {
-		r.setEnd(d.End)
-	}
-	s := newEvSession(r, p, d.ClientFD, d.ServerFD)
-	s.dirs[0].eof, s.dirs[1].eof = d.ClientClosed, d.ServerClosed
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := p.add(s); err != nil {
-		return nil, err
-	}
-	r.ev = s
-	return &Relaying{r: r}, nil
+	return c, s, nil
 }
+
+func closeFD(fd int) { _ = unix.Close(fd) }
 
 // evPipe is a pipe for splice(2).
 type evPipe struct{ r, w int }

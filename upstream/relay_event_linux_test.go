@@ -113,7 +113,7 @@ func TestRelayStressRandomTraffic(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
 		clientApp, clientEdge := tcpPair(t)
 		serverEdge, serverApp := tcpPair(t)
-		cfg := RelayConfig{Goroutines: i%5 == 0}
+		cfg := RelayConfig{Goroutines: i%5 == 0, ClientCloseLinger: -1}
 		var inspect func([]byte) bool
 		if i%2 == 1 {
 			// Hand over after a random amount: mid-stream, between two chunks.

@@ -2,7 +2,11 @@
 
 package upstream
 
-import "time"
+import (
+	"net"
+	"os"
+	"time"
+)
 
 // The event loop is Linux only (epoll, splice); elsewhere every relay runs on
 // goroutines.
@@ -11,12 +15,14 @@ type evSession struct{}
 
 func (*evSession) close() {}
 
-func (*evSession) detach(time.Duration) (*Detached, error) { return nil, ErrNotDetachable }
-
-// Resume needs the event loop, which is Linux only.
-func Resume(*Detached, RelayConfig, func(RelayStats)) (*Relaying, error) {
-	return nil, ErrNotDetachable
+func (r *relay) detachEvent(*evSession, time.Duration) (*os.File, *os.File, error) {
+	return nil, nil, ErrNotDetachable
 }
+
+// dupSocket needs the descriptors of the Linux event loop's build.
+func dupSocket(net.Conn) (int, error) { return -1, ErrNotDetachable }
+
+func closeFD(int) {}
 
 func (r *relay) eventCapable() bool { return false }
 

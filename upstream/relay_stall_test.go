@@ -61,6 +61,7 @@ func TestRelayWriteTimeoutAfterHalfClose(t *testing.T) {
 	forEachMode(t, func(t *testing.T, cfg RelayConfig) {
 		cfg.WriteTimeout = 200 * time.Millisecond
 		cfg.IdleTimeout = -1
+		cfg.ClientCloseLinger = -1 // the stall must end it
 		rig := startTCPRelay(t, cfg, nil)
 		rig.clientApp.(*net.TCPConn).SetReadBuffer(8 << 10)
 		rig.clientApp.(closeWriter).CloseWrite()
@@ -96,6 +97,32 @@ func TestRelayWriteTimeoutSparesReaders(t *testing.T) {
 		}
 		if stats.ServerToClient != writes*size {
 			t.Errorf("ServerToClient %d, want %d", stats.ServerToClient, writes*size)
+		}
+	})
+}
+
+// A client that sent its FIN is gone (RTMP has no half-close): a server that
+// keeps its side open does not keep the session beyond ClientCloseLinger.
+func TestRelayClientCloseLinger(t *testing.T) {
+	forEachMode(t, func(t *testing.T, cfg RelayConfig) {
+		cfg.ClientCloseLinger = 100 * time.Millisecond
+		cfg.IdleTimeout = time.Hour
+		rig := startTCPRelay(t, cfg, nil)
+		go io.Copy(io.Discard, rig.clientApp)
+		rig.clientApp.Write([]byte("bye"))
+		rig.clientApp.(closeWriter).CloseWrite()
+		// The server keeps streaming and never closes.
+		go func() {
+			for {
+				if _, err := rig.serverApp.Write([]byte("media")); err != nil {
+					return
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+		stats := receive(t, rig.done)
+		if stats.End != "client closed" {
+			t.Fatalf("End %q, want \"client closed\"", stats.End)
 		}
 	})
 }
