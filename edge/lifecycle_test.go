@@ -468,3 +468,18 @@ func TestStalledSessionOnADownServerEnds(t *testing.T) {
 		t.Errorf("client side after server down: %v, want it closed", err)
 	}
 }
+
+// TestTwoListenersOnPortZero: listeners that ask for any free port each get
+// a socket of their own (one address string, two sockets).
+func TestTwoListenersOnPortZero(t *testing.T) {
+	sink := startSinkServer(t, false)
+	cfg := testConfig(routing.ServerConfig{Name: "sink", Address: sink.addr, Upload: true})
+	second := cfg.Listeners[0]
+	second.Name = "rtmp2"
+	cfg.Listeners = append(cfg.Listeners, second)
+	e := serveEdge(t, cfg, 0)
+	a, b := e.Addr("rtmp"), e.Addr("rtmp2")
+	if a == nil || b == nil || a.String() == b.String() {
+		t.Fatalf("addresses %v and %v, want two sockets", a, b)
+	}
+}

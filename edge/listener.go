@@ -34,7 +34,7 @@ type listener struct {
 // acceptor owns one listening socket across reloads: it accepts clients and
 // hands each to the listener of the current runtime for its address.
 type acceptor struct {
-	addr string // as configured
+	addr string // its socketKey: the configured address
 	ln   net.Listener
 	cur  atomic.Pointer[listener]
 	// slots is the listener's maxconn: the accept loop waits for a free slot
@@ -56,10 +56,11 @@ type acceptor struct {
 func (e *Edge) bindAcceptors(cfg Config) ([]*acceptor, error) {
 	var bound []*acceptor
 	for _, lc := range cfg.Listeners {
-		if _, ok := e.acceptors[lc.Address]; ok {
+		key := lc.socketKey()
+		if _, ok := e.acceptors[key]; ok {
 			continue
 		}
-		ln, err := e.inherit.listener(lc.Address) // an upgrade's inherited socket
+		ln, err := e.inherit.listener(key) // an upgrade's inherited socket
 		if ln == nil && err == nil {
 			ln, err = net.Listen("tcp", lc.Address)
 		}
@@ -70,11 +71,21 @@ func (e *Edge) bindAcceptors(cfg Config) ([]*acceptor, error) {
 			}
 			return nil, fmt.Errorf("listener %s: %w", lc.Name, listenHint(err, lc.Address))
 		}
-		a := &acceptor{addr: lc.Address, ln: ln, conns: map[net.Conn]struct{}{}, stopped: make(chan struct{})}
-		e.acceptors[lc.Address] = a
+		a := &acceptor{addr: key, ln: ln, conns: map[net.Conn]struct{}{}, stopped: make(chan struct{})}
+		e.acceptors[key] = a
 		bound = append(bound, a)
 	}
 	return bound, nil
+}
+
+// socketKey names the socket a listener uses across reloads and upgrades:
+// its address, unless the port is 0 (a program or a test asking for any
+// free port), where each listener gets a socket of its own.
+func (l *ListenerConfig) socketKey() string {
+	if _, port, err := net.SplitHostPort(l.Address); err == nil && port == "0" {
+		return l.Address + " " + l.Name
+	}
+	return l.Address
 }
 
 // listenHint adds the fix to the errors an operator meets when binding.

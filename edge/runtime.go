@@ -15,7 +15,7 @@ import (
 // runtime (through their listener) they started with.
 type runtime struct {
 	cfg       Config
-	listeners map[string]*listener // by configured address
+	listeners map[string]*listener // by socketKey
 	order     []*listener          // config order, for logs and Addr
 	backends  map[string]*backend  // by name
 	// newPools are pools this runtime created (backends that did not exist
@@ -104,7 +104,7 @@ func (e *Edge) buildRuntime(cfg Config, old *runtime) (*runtime, changeList, err
 			}
 			l.certs = st
 		}
-		rt.listeners[lc.Address] = l
+		rt.listeners[lc.socketKey()] = l
 		rt.order = append(rt.order, l)
 	}
 	if old != nil {
