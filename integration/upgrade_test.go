@@ -155,7 +155,7 @@ func checkShare(t *testing.T, what string, before, after []harness.PacketMark) {
 	t.Helper()
 	ctrl := growth(before[len(before)-1], after[len(after)-1])
 	if ctrl < 100 {
-		t.Fatalf("%s: the control player received %d packets over the window; too few to judge", what, ctrl)
+		t.Fatalf("%s: the control player received %d packets over the window; too few to judge (did the publisher's session end?)", what, ctrl)
 	}
 	for i := range before[:len(before)-1] {
 		got := growth(before[i], after[i])
@@ -178,14 +178,15 @@ func logGaps(t *testing.T, what string, gaps map[*harness.Player]time.Duration, 
 	t.Logf("%s: longest gap between two packets: %s (per player, the control last: %s)", what, worst.Round(time.Millisecond), strings.Join(parts, " "))
 }
 
-// waitGone waits for pid to end within bound after since.
-func waitGone(t *testing.T, pid int, bound time.Duration, since time.Time) {
+// waitGone waits for pid to end within bound after since (the signal, or
+// the moment the last sessions it kept were closed: from).
+func waitGone(t *testing.T, pid int, bound time.Duration, since time.Time, from string) {
 	t.Helper()
 	at, err := harness.WaitPidGone(pid, bound-time.Since(since))
 	if err != nil {
-		t.Fatalf("the old edge: %v (bound %s from the signal)", err, bound)
+		t.Fatalf("the old edge: %v (bound %s from %s)", err, bound, from)
 	}
-	t.Logf("old process %d gone %s after the signal", pid, at.Sub(since).Round(time.Millisecond))
+	t.Logf("old process %d gone %s after %s", pid, at.Sub(since).Round(time.Millisecond), from)
 }
 
 // checkOwner fails unless the edge-side socket of the client at addr is held
@@ -282,8 +283,8 @@ func TestUpgradeMovesLiveSessions(t *testing.T) {
 	}
 	stBefore := c.media.Stat(t).Stream("move")
 	pubIDs, playerIDs := statIDs(stBefore)
-	if len(pubIDs) != 1 || len(playerIDs) != 11 {
-		t.Fatalf("before the upgrade nginx lists publishers %v and %d players, want 1 and 11 (10 through the edge, 1 control ffmpeg): %v", pubIDs, len(playerIDs), stBefore)
+	if len(pubIDs) != 1 || len(playerIDs) != 12 {
+		t.Fatalf("before the upgrade nginx lists publishers %v and %d players, want 1 and 12 (10 through the edge, the control Go player and ffmpeg): %v", pubIDs, len(playerIDs), stBefore)
 	}
 
 	gm := harness.MeasureGaps(all)
@@ -295,7 +296,7 @@ func TestUpgradeMovesLiveSessions(t *testing.T) {
 	if r.moved != 11 || r.staying != 0 {
 		t.Errorf("sessions moved %d, staying %d; want 11 and 0 (every session relays between two TCP sockets)", r.moved, r.staying)
 	}
-	waitGone(t, oldPid, 10*time.Second, sent)
+	waitGone(t, oldPid, 10*time.Second, sent, "the signal")
 	// The window goes on for a while after the move, so that a session cut
 	// by it misses seconds of packets.
 	time.Sleep(time.Until(sent.Add(8 * time.Second)))
@@ -496,7 +497,7 @@ func TestUpgradeWithBrokenBinary(t *testing.T) {
 
 	// A good binary again: the same process upgrades now.
 	r := c.upgrade(t, pid)
-	waitGone(t, pid, upgradeWait, time.Now())
+	waitGone(t, pid, upgradeWait, time.Now(), "the hand-over")
 	if err := harness.WaitAllGrown(harness.MarkAll(append(players, fresh)), 20, 20*time.Second); err != nil {
 		t.Errorf("after the retried upgrade (moved %d): %v", r.moved, err)
 	}
@@ -551,7 +552,7 @@ func TestUpgradeLeavesTLSAndRTMPTInOldProcess(t *testing.T) {
 	tunnel.Close()
 	closed := time.Now()
 	// The tunnel's session ends by its /close, or at its 3 s idle timeout.
-	waitGone(t, oldPid, 15*time.Second, closed)
+	waitGone(t, oldPid, 15*time.Second, closed, "closing its rtmps and RTMPT players")
 	c.edge.WaitLogSince(t, mark, func(l harness.LogLine) bool {
 		return l.Msg() == "upgrade: this process holds nothing more; exiting"
 	}, 5*time.Second)
@@ -604,7 +605,7 @@ func TestUpgradeTwiceAndAfterReload(t *testing.T) {
 	for round := 1; round <= 2; round++ {
 		sent := time.Now()
 		r := c.upgrade(t, pid)
-		waitGone(t, pid, 10*time.Second, sent)
+		waitGone(t, pid, 10*time.Second, sent, "the signal")
 		if err := harness.WaitAllGrown(harness.MarkAll(all), 20, 20*time.Second); err != nil {
 			t.Fatalf("after upgrade %d: %v", round, err)
 		}
@@ -620,7 +621,7 @@ func TestUpgradeTwiceAndAfterReload(t *testing.T) {
 	harness.SignalPid(t, pid, syscall.SIGHUP)
 	sent := time.Now()
 	r := c.upgrade(t, pid)
-	waitGone(t, pid, 10*time.Second, sent)
+	waitGone(t, pid, 10*time.Second, sent, "the signal")
 	reloaded := c.edge.WaitLogSince(t, mark, func(l harness.LogLine) bool {
 		return l.Msg() == "config reloaded" || l.Msg() == "config reload failed"
 	}, 10*time.Second)
