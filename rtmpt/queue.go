@@ -31,6 +31,11 @@ type byteQueue struct {
 	// tell that the array it lent is no longer the queue's.
 	lending bool
 	gen     uint64
+	// hint is a little more than the bytes the last emptying take carried:
+	// the size a fresh array starts at, so steady traffic (a poll's worth
+	// of data per cycle) fits one allocation that take can then hand over
+	// whole.
+	hint int
 	// rErr is returned to consumers once buf is empty (io.EOF after a
 	// graceful end); wErr is returned to producers. Both nil while open.
 	rErr error
@@ -42,6 +47,11 @@ type byteQueue struct {
 }
 
 const (
+	// front is the spare byte every backing array keeps before the data
+	// (buf[:head] is never pending data, and head >= front while buf is
+	// set), so take can hand over the array itself as a reply with its
+	// interval byte in front: no copy of the data.
+	front = 1
 	// minQueueCap is the smallest backing array a queue allocates: one RTMP
 	// chunk or handshake fragment, so small writes do not reallocate.
 	minQueueCap = 512
@@ -210,16 +220,31 @@ func (q *byteQueue) writeTo(w io.Writer, done <-chan struct{}) (int64, error) {
 }
 
 // take removes up to max pending bytes without blocking and returns them in
-// a new slice with room for prefix bytes in front (the reply layout), or nil
-// when nothing is pending (callers use a shared reply then: no allocation
-// per empty poll). It also reports whether the queue has ended (rErr set and
-// nothing pending).
+// a slice with room for prefix (≤ front) bytes in front (the reply layout),
+// or nil when nothing is pending (callers use a shared reply then: no
+// allocation per empty poll). It also reports whether the queue has ended
+// (rErr set and nothing pending).
+//
+// When it takes everything and the backing array is not much larger than
+// that (at most a quarter more), it hands over the array
+// itself instead of copying: the reply is then exactly the queue's memory,
+// which the queue no longer holds (nor charges: the caller charges the
+// reply by its cap).
 func (q *byteQueue) take(prefix, max int) (out []byte, ended bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	k := min(q.lenLocked(), max)
 	if k == 0 {
 		return nil, q.rErr != nil
+	}
+	if k == q.lenLocked() {
+		q.hint = front + k + k/8
+		if size := cap(q.buf); prefix <= q.head && !q.lending && size <= prefix+k+(prefix+k)/4 {
+			out = q.buf[q.head-prefix : q.head+k : size]
+			q.dropLocked()
+			q.signalLocked()
+			return out, q.rErr != nil
+		}
 	}
 	out = make([]byte, prefix+k)
 	copy(out[prefix:], q.buf[q.head:q.head+k])
@@ -237,7 +262,7 @@ func (q *byteQueue) consumeLocked(n int) {
 		if cap(q.buf) > retainCap || q.rErr != nil || q.wErr != nil {
 			q.dropLocked()
 		} else {
-			q.buf, q.head = q.buf[:0], 0
+			q.buf, q.head = q.buf[:front], front
 		}
 	}
 	q.signalLocked()
@@ -264,23 +289,23 @@ func (q *byteQueue) appendLocked(p []byte) error {
 	}
 	if len(q.buf)+len(p) > cap(q.buf) {
 		n := q.lenLocked()
-		need := n + len(p)
+		need := front + n + len(p)
 		if need <= cap(q.buf) && !q.lending {
-			copy(q.buf, q.buf[q.head:])
-			q.buf, q.head = q.buf[:n], 0
+			copy(q.buf[front:], q.buf[q.head:])
+			q.buf, q.head = q.buf[:front+n], front
 		} else {
 			// While bytes are lent the array is replaced even when it has
 			// room, so the new one may be smaller: charge only the difference
 			// either way.
-			newCap := max(need, min(2*cap(q.buf), q.limit), minQueueCap)
+			newCap := max(need, min(2*cap(q.buf), front+q.limit), minQueueCap, q.hint)
 			if delta := newCap - cap(q.buf); delta < 0 {
 				q.mem.release(-delta)
 			} else if !q.mem.reserve(delta) {
 				return errOverBudget
 			}
-			nb := make([]byte, n, newCap)
-			copy(nb, q.buf[q.head:])
-			q.buf, q.head = nb, 0
+			nb := make([]byte, front+n, newCap)
+			copy(nb[front:], q.buf[q.head:])
+			q.buf, q.head = nb, front
 		}
 	}
 	q.buf = append(q.buf, p...)

@@ -1,6 +1,7 @@
 package rtmpt
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -86,5 +87,41 @@ func TestByteQueueBlockingWriteWakes(t *testing.T) {
 	}
 	if string(got) != "abcdef" || <-done != nil {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// TestByteQueueTakeHandsOver: a take of everything from a snugly sized
+// array hands the array over (the queue charges nothing more and never
+// writes into it again); a take from a roomy array copies.
+func TestByteQueueTakeHandsOver(t *testing.T) {
+	mem := newBudget(1 << 20)
+	q := newByteQueue(1<<20, mem)
+	data := bytes.Repeat([]byte("abcdefghij"), 100)
+	if _, err := q.write(data, nil); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := q.take(1, 64<<10)
+	if !bytes.Equal(out[1:], data) || len(out) != 1+len(data) {
+		t.Fatalf("take: %d bytes", len(out))
+	}
+	if mem.inUse() != 0 {
+		t.Fatalf("queue still charges %d after handing its array over", mem.inUse())
+	}
+	out[0] = 9 // the caller's interval byte: in front of the data, not in it
+	if _, err := q.write(bytes.Repeat([]byte{'z'}, 900), nil); err != nil {
+		t.Fatal(err)
+	}
+	if out[0] != 9 || !bytes.Equal(out[1:], data) {
+		t.Fatal("the queue wrote into an array it handed over")
+	}
+	// Now a big array with little in it: copied (the drained array is then
+	// given back, being above retainCap).
+	q2 := newByteQueue(1<<20, mem)
+	_, _ = q2.write(make([]byte, 8000), nil)
+	_, _ = q2.take(0, 7990)
+	before := mem.inUse()
+	small, _ := q2.take(1, 100)
+	if len(small) != 11 || cap(small) != 11 || mem.inUse() >= before {
+		t.Fatalf("roomy take: len %d cap %d, charged %d → %d; want a copy", len(small), cap(small), before, mem.inUse())
 	}
 }

@@ -255,13 +255,14 @@ func (s *session) setLastRepLocked(seq uint64, reply []byte) {
 	}
 }
 
-// chargeOf is what a reply costs against the budget: nothing for the shared
+// chargeOf is what a reply costs against the budget: its cap (a reply may
+// be the out queue's array handed over whole), nothing for the shared
 // one-byte replies.
 func (s *session) chargeOf(reply []byte) int {
 	if len(reply) <= 1 {
 		return 0
 	}
-	return len(reply)
+	return cap(reply)
 }
 
 // feed appends a body to the handler's input, waiting up to IdleTimeout
