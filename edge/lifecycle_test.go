@@ -483,3 +483,27 @@ func TestTwoListenersOnPortZero(t *testing.T) {
 		t.Fatalf("addresses %v and %v, want two sockets", a, b)
 	}
 }
+
+// TestStallTimeoutLeavesPublishers: a media server sends a publisher next to
+// nothing, so a publisher on a server marked down is not cut for silence.
+func TestStallTimeoutLeavesPublishers(t *testing.T) {
+	sink := startSinkServer(t, false)
+	cfg := testConfig(routing.ServerConfig{Name: "sink", Address: sink.addr, Upload: true})
+	cfg.Backends[0].StallTimeout = 500 * time.Millisecond
+	e := serveEdge(t, cfg, 0)
+	p := &rawPublisher{c: rawHandshake(t, e.addr)}
+	// {app: "live", type: "nonprivate"}: an encoder's connect.
+	obj := append([]byte{3, 0, 3}, "app"...)
+	obj = append(obj, amfString("live")...)
+	obj = append(append(obj, 0, 4), "type"...)
+	obj = append(append(obj, amfString("nonprivate")...), 0, 0, 9)
+	p.write(t, command("connect", obj))
+	e.waitSession(t, phaseRelay)
+	e.rt.Load().backends["media"].pool.Server("sink").SetHealthy(false)
+	time.Sleep(4 * stallSweep)
+	all := adminSource{e.Edge}.Sessions()
+	if len(all) != 1 || all[0].Kind != "publish" {
+		t.Fatalf("sessions %+v, want the silent publisher still there", all)
+	}
+	p.c.Close()
+}

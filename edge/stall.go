@@ -2,6 +2,8 @@ package edge
 
 import (
 	"time"
+
+	"github.com/rtmp-edge/rtmp-edge/routing"
 )
 
 // stallTimeout: 0 means the default, negative disables (0 returned).
@@ -39,7 +41,7 @@ func orDefault(d, def time.Duration) time.Duration {
 // server that is down.
 const stallSweep = time.Second
 
-// watchStalls ends, every stallSweep until done closes, the relaying sessions
+// watchStalls ends, every stallSweep until done closes, the relaying players
 // whose media server is marked down and has sent them nothing for the
 // backend's stall_timeout: the health check already knows the server is
 // gone, so the client should not wait for the idle timeout to find out.
@@ -60,8 +62,14 @@ func (e *Edge) sweepStalls(now time.Time) {
 	for _, s := range e.sessions.snapshot() {
 		s.mu.Lock()
 		relaying, server := s.phase == phaseRelay, s.server
+		// Only viewers: a media server sends a publisher next to nothing after
+		// its publish, so silence says nothing there.
+		player := s.kind == routing.Play
+		if s.command != nil {
+			player = s.command.Name != "publish"
+		}
 		s.mu.Unlock()
-		if !relaying || server == nil {
+		if !relaying || server == nil || !player {
 			continue
 		}
 		limit := s.backend.cfg.stallTimeout() // the SNI entry's backend for a TLS client

@@ -94,6 +94,111 @@ func TestUpgradeHandsOverSocketsAndState(t *testing.T) {
 	p2.c.Close()
 }
 
+// TestUpgradeMovesSocketsStateAndSessions: the old edge hands its listening
+// socket, an operator's drain, its byte totals and a relaying session to a new
+// edge (in this process, over the real channel); the session's bytes keep
+// flowing on the same two sockets, exactly once, and new clients reach the
+// new edge on the same address.
+func TestUpgradeMovesSocketsStateAndSessions(t *testing.T) {
+	sink := startSinkServer(t, false)
+	other := startSinkServer(t, false)
+	cfg := testConfig(
+		routing.ServerConfig{Name: "sink", Address: sink.addr, Upload: true},
+		routing.ServerConfig{Name: "other", Address: other.addr},
+	)
+	cfg.Listeners[0].Address = freeAddr(t) // a fixed address, as a config file has
+	old := serveEdge(t, cfg, 0)
+	old.rt.Load().backends["media"].pool.Server("other").SetState(routing.StateDrain)
+	p := startRawPublisher(t, old.addr)
+	id := old.waitSession(t, phaseRelay)
+	// Its play ends the edge's watch for publish/play: only then can it move.
+	p.write(t, command("play", append([]byte{5}, amfString("s")...)))
+	old.log.wait(t, "session start", nil)
+	p.write(t, make([]byte, 3000))
+
+	oldCh, childEnd, err := handover.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCh, err := handoverFromFile(childEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		rep UpgradeReport
+		err error
+	}
+	handed := make(chan result, 1)
+	go func() {
+		rep, err := old.HandOver(oldCh)
+		handed <- result{rep, err}
+	}()
+
+	in, err := ReceiveInheritance(newCh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &logBuffer{}
+	ne, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Registry: prometheus.NewRegistry(), Inherit: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ne.Listen(); err != nil {
+		t.Fatalf("the new edge could not use the inherited socket: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { defer close(served); _ = ne.Serve(ctx, 0) }()
+	t.Cleanup(func() { cancel(); <-served })
+	<-ne.Started()
+	took, err := ne.TakeSessions(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-handed
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if took != 1 || r.rep.Moved != 1 || r.rep.Stayed != 0 {
+		t.Logf("old edge log:\n%s", old.log.String())
+		t.Fatalf("took %d, report %+v: want the one session moved", took, r.rep)
+	}
+	if old.Sessions() != 0 {
+		t.Errorf("the old edge still holds %d sessions", old.Sessions())
+	}
+
+	// The session goes on in the new edge, with its id and counters.
+	all := adminSource{ne}.Sessions()
+	if len(all) != 1 || all[0].ID != id || all[0].Server != "sink" {
+		t.Fatalf("new edge sessions %+v, want %s on sink", all, id)
+	}
+	p.write(t, make([]byte, 2000))
+	want := p.sent.Load()
+	for deadline := time.Now().Add(5 * time.Second); sink.received.Load() < want && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := sink.received.Load(); got != want {
+		t.Fatalf("the media server received %d bytes, the client sent %d", got, want)
+	}
+	if got := (adminSource{ne}).Sessions()[0].BytesIn; got != want {
+		t.Errorf("the new edge counts %d bytes in, the client sent %d", got, want)
+	}
+	// The operator's drain came along.
+	if st := ne.rt.Load().backends["media"].pool.Server("other").State(); st != routing.StateDrain {
+		t.Errorf("server other is %s in the new edge, was drained", st)
+	}
+	// New clients reach the new edge on the same address.
+	p2 := startRawPublisher(t, old.addr)
+	for deadline := time.Now().Add(5 * time.Second); len((adminSource{ne}).Sessions()) < 2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := len(adminSource{ne}.Sessions()); n != 2 {
+		t.Errorf("the new edge has %d sessions after a new client, want 2", n)
+	}
+	p.c.Close()
+	p2.c.Close()
+}
+
 // TestUpgradeToANewProcessThatFails: a new process that closes the channel
 // before it is ready changes nothing: the old edge keeps accepting.
 func TestUpgradeToANewProcessThatFails(t *testing.T) {
