@@ -190,6 +190,72 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// counterSample is one counter series, for an upgrade's new process to go
+// on from.
+type counterSample struct {
+	Name   string            `json:"name"`
+	Labels map[string]string `json:"labels"`
+	Value  float64           `json:"value"`
+}
+
+// carriedCounters are the event counters an upgrade carries over (the live
+// series are read from state that moves by itself).
+func (m *metrics) carriedCounters() map[string]*prometheus.CounterVec {
+	return map[string]*prometheus.CounterVec{
+		"rtmp_edge_sessions_total": m.sessions, "rtmp_edge_rejected_total": m.rejected,
+		"rtmp_edge_misrouted_total": m.misrouted, "rtmp_edge_dial_failures_total": m.retries,
+		"rtmp_edge_reloads_total": m.reloads, "rtmp_edge_tls_handshakes_total": m.tlsHandshakes,
+	}
+}
+
+// counterSamples reads the carried counters from reg.
+func (m *metrics) counterSamples(reg prometheus.Gatherer) []counterSample {
+	if m == nil {
+		return nil
+	}
+	carried := m.carriedCounters()
+	mfs, err := reg.Gather()
+	if err != nil {
+		return nil
+	}
+	var out []counterSample
+	for _, mf := range mfs {
+		if _, ok := carried[mf.GetName()]; !ok && mf.GetName() != "rtmp_edge_panics_total" {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			if mt.Counter == nil || mt.Counter.GetValue() == 0 {
+				continue
+			}
+			labels := map[string]string{}
+			for _, lp := range mt.GetLabel() {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			out = append(out, counterSample{Name: mf.GetName(), Labels: labels, Value: mt.Counter.GetValue()})
+		}
+	}
+	return out
+}
+
+// addCounters goes on from an old process's counters.
+func (m *metrics) addCounters(samples []counterSample) {
+	if m == nil {
+		return
+	}
+	carried := m.carriedCounters()
+	for _, c := range samples {
+		if c.Name == "rtmp_edge_panics_total" {
+			m.panics.Add(c.Value)
+			continue
+		}
+		if vec, ok := carried[c.Name]; ok {
+			if ctr, err := vec.GetMetricWith(c.Labels); err == nil {
+				ctr.Add(c.Value)
+			}
+		}
+	}
+}
+
 func (m *metrics) connOpened(listener string) {
 	if m != nil {
 		m.active.WithLabelValues(listener).Inc()

@@ -212,6 +212,11 @@ func (s *session) setup(r *bufio.Reader) *rejection {
 	if rej != nil {
 		return rej
 	}
+	if cs.command != nil {
+		// The publish/play came in the same read as connect (a client that
+		// does not wait for the connect's answer): known already.
+		s.commandSeen(cs.command)
+	}
 
 	inspectUntil := time.Now().Add(cfg.InspectTime)
 	var inspect func([]byte) bool

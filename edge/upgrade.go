@@ -64,6 +64,7 @@ type handoverTotals struct {
 
 type handoverState struct {
 	Servers  []handoverServer `json:"servers"`
+	Counters []counterSample  `json:"counters"`
 	BytesIn  int64            `json:"bytes_in"`
 	BytesOut int64            `json:"bytes_out"`
 	Totals   []handoverTotals `json:"totals"`
@@ -111,6 +112,9 @@ type UpgradeReport struct {
 	Listeners int // listening sockets handed over (the admin one included)
 	Moved     int // sessions now relayed by the new process
 	Stayed    int // sessions that finish here
+	// LongestPause is the longest time a moved session's relay stood still:
+	// from the start of its detach to the new process's word that it runs.
+	LongestPause time.Duration
 }
 
 // detachable is the relay's Detach (see upstream.Relaying).
@@ -162,7 +166,11 @@ func (e *Edge) HandOver(ch *handover.Channel) (UpgradeReport, error) {
 	e.mu.Unlock()
 
 	for _, s := range e.sessions.snapshot() {
+		t0 := time.Now()
 		moved, err := e.moveSession(ch, s)
+		if moved {
+			rep.LongestPause = max(rep.LongestPause, time.Since(t0))
+		}
 		if err != nil {
 			e.log.Warn("upgrade: a session stays in this process", "id", s.id, "err", err.Error())
 		}
@@ -211,6 +219,7 @@ func (e *Edge) sendState(ch *handover.Channel) error {
 			st.Servers = append(st.Servers, handoverServer{Backend: name, Server: s.Name, State: s.State().String(), Weight: s.Weight()})
 		}
 	}
+	st.Counters = e.metrics.counterSamples(e.registry)
 	e.sessions.mu.Lock()
 	st.BytesIn, st.BytesOut = e.sessions.ended.in, e.sessions.ended.out
 	for k, v := range e.sessions.byServer {
@@ -460,6 +469,7 @@ func (e *Edge) restore(in *Inheritance) {
 			_ = s.SetWeight(sv.Weight)
 		}
 	}
+	e.metrics.addCounters(in.state.Counters)
 	e.sessions.mu.Lock()
 	e.sessions.ended.in += in.state.BytesIn
 	e.sessions.ended.out += in.state.BytesOut

@@ -81,6 +81,9 @@ func TestUpgradeHandsOverSocketsAndState(t *testing.T) {
 	if v := gatherValue(t, reg, "rtmp_edge_bytes_total", map[string]string{"direction": "in"}); int64(v) != p.sent.Load() {
 		t.Errorf("the new edge's bytes_total{in} starts at %v, the old one had %d", v, p.sent.Load())
 	}
+	if v := gatherValue(t, reg, "rtmp_edge_sessions_total", map[string]string{"server": "sink"}); v != 1 {
+		t.Errorf("the new edge's sessions_total starts at %v, the old one had counted 1", v)
+	}
 	if old.Ready() {
 		t.Error("the old edge still says ready after handing over")
 	}
@@ -232,4 +235,90 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// TestUpgradeThousandSessions moves 1,000 relaying sessions and reports the
+// longest pause one of them saw (detach to resumed); it asserts that every
+// one moved and still relays afterwards, not on the time.
+func TestUpgradeThousandSessions(t *testing.T) {
+	const n = 1000
+	sink := startSinkServer(t, false)
+	cfg := testConfig(routing.ServerConfig{Name: "sink", Address: sink.addr, Upload: true})
+	cfg.Listeners[0].Address = freeAddr(t)
+	old := serveEdge(t, cfg, 0)
+	clients := make([]*rawPublisher, n)
+	for i := range clients {
+		clients[i] = startRawPublisher(t, old.addr)
+		clients[i].write(t, command("play", append([]byte{5}, amfString("s")...)))
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ready := 0
+		for _, s := range (adminSource{old.Edge}).Sessions() {
+			if s.Phase == phaseRelay && s.Stream == "s" {
+				ready++
+			}
+		}
+		if ready == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d sessions relaying with their play seen: %+v", ready, n, (adminSource{old.Edge}).Sessions()[0])
+		}
+	}
+
+	oldCh, childEnd, err := handover.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCh, err := handoverFromFile(childEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handed := make(chan UpgradeReport, 1)
+	go func() {
+		rep, err := old.HandOver(oldCh)
+		if err != nil {
+			t.Error(err)
+		}
+		handed <- rep
+	}()
+	in, err := ReceiveInheritance(newCh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ne, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), Inherit: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ne.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { defer close(served); _ = ne.Serve(ctx, 0) }()
+	t.Cleanup(func() { cancel(); <-served })
+	<-ne.Started()
+	start := time.Now()
+	took, err := ne.TakeSessions(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := <-handed
+	t.Logf("moved %d sessions in %s; longest pause of one session %s", rep.Moved, time.Since(start).Round(time.Millisecond), rep.LongestPause)
+	if took != n || rep.Moved != n {
+		t.Fatalf("moved %d, adopted %d, want %d", rep.Moved, took, n)
+	}
+	before := sink.received.Load()
+	for _, c := range clients {
+		c.write(t, []byte{0})
+	}
+	for deadline := time.Now().Add(10 * time.Second); sink.received.Load() < before+n && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := sink.received.Load() - before; got != n {
+		t.Fatalf("after the move the media server got %d of the %d bytes the clients sent", got, n)
+	}
+	for _, c := range clients {
+		c.c.Close()
+	}
 }

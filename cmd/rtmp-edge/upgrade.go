@@ -38,7 +38,8 @@ func upgradeOnUSR2(ctx context.Context, log *slog.Logger, e *edge.Edge, self str
 			continue
 		}
 		log.Info("upgrade: handed over to the new process", "pid", pid, "sockets", rep.Listeners,
-			"sessions_moved", rep.Moved, "sessions_staying", rep.Stayed, "took", time.Since(start).Round(time.Millisecond).String())
+			"sessions_moved", rep.Moved, "sessions_staying", rep.Stayed,
+			"longest_pause", rep.LongestPause.Round(time.Microsecond).String(), "took", time.Since(start).Round(time.Millisecond).String())
 		for e.Sessions() > 0 && ctx.Err() == nil {
 			time.Sleep(100 * time.Millisecond)
 		}
