@@ -49,7 +49,7 @@ func TestProxyProtocolToNginx(t *testing.T) {
 
 // TestRTMPCheckSendsProxyHeader: a health check of type rtmp against a server
 // reached with proxy_protocol: v1 must send the PROXY header too (HAProxy's
-// checks do when send-proxy is set: reference/haproxy.md), or a healthy
+// checks do when send-proxy is set), or a healthy
 // nginx proxy_protocol listener resets it and the server is marked down.
 func TestRTMPCheckSendsProxyHeader(t *testing.T) {
 	t.Parallel()
