@@ -33,47 +33,10 @@ func TestUpgradeHandsOverSocketsAndState(t *testing.T) {
 	p.c.Close()
 	old.log.wait(t, "session end", nil)
 
-	oldCh, childEnd, err := handover.Pair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	newCh, err := handoverFromFile(childEnd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type result struct {
-		rep UpgradeReport
-		err error
-	}
-	handed := make(chan result, 1)
-	go func() {
-		rep, err := old.HandOver(oldCh)
-		handed <- result{rep, err}
-	}()
-	in, err := ReceiveInheritance(newCh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logBuffer{}
-	reg := prometheus.NewRegistry()
-	ne, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Registry: reg, Inherit: in})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ne.Listen(); err != nil {
-		t.Fatalf("the new edge could not use the inherited socket: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { defer close(served); _ = ne.Serve(ctx, 0) }()
-	t.Cleanup(func() { cancel(); <-served })
-	<-ne.Started()
-	if _, err := ne.TakeSessions(in); err != nil {
-		t.Fatal(err)
-	}
-	r := <-handed
-	if r.err != nil || r.rep.Listeners != 1 {
-		t.Fatalf("hand-over: %+v, %v", r.rep, r.err)
+	u := upgrade(t, old, cfg)
+	ne, reg := u.e, u.reg
+	if u.rep.Listeners != 1 {
+		t.Fatalf("hand-over: %+v, want 1 socket", u.rep)
 	}
 	if st := ne.rt.Load().backends["media"].pool.Server("other").State(); st != routing.StateDrain {
 		t.Errorf("server other is %s in the new edge, was drained", st)
@@ -119,52 +82,11 @@ func TestUpgradeMovesSocketsStateAndSessions(t *testing.T) {
 	old.log.wait(t, "session start", nil)
 	p.write(t, make([]byte, 3000))
 
-	oldCh, childEnd, err := handover.Pair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	newCh, err := handoverFromFile(childEnd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type result struct {
-		rep UpgradeReport
-		err error
-	}
-	handed := make(chan result, 1)
-	go func() {
-		rep, err := old.HandOver(oldCh)
-		handed <- result{rep, err}
-	}()
-
-	in, err := ReceiveInheritance(newCh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logBuffer{}
-	ne, err := New(cfg, Options{Logger: slog.New(slog.NewJSONHandler(logs, nil)), Registry: prometheus.NewRegistry(), Inherit: in})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ne.Listen(); err != nil {
-		t.Fatalf("the new edge could not use the inherited socket: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { defer close(served); _ = ne.Serve(ctx, 0) }()
-	t.Cleanup(func() { cancel(); <-served })
-	<-ne.Started()
-	took, err := ne.TakeSessions(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := <-handed
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	if took != 1 || r.rep.Moved != 1 || r.rep.Stayed != 0 {
+	u := upgrade(t, old, cfg)
+	ne, took := u.e, u.took
+	if took != 1 || u.rep.Moved != 1 || u.rep.Stayed != 0 {
 		t.Logf("old edge log:\n%s", old.log.String())
-		t.Fatalf("took %d, report %+v: want the one session moved", took, r.rep)
+		t.Fatalf("took %d, report %+v: want the one session moved", took, u.rep)
 	}
 	if old.Sessions() != 0 {
 		t.Errorf("the old edge still holds %d sessions", old.Sessions())
@@ -266,44 +188,9 @@ func TestUpgradeThousandSessions(t *testing.T) {
 		}
 	}
 
-	oldCh, childEnd, err := handover.Pair()
-	if err != nil {
-		t.Fatal(err)
-	}
-	newCh, err := handoverFromFile(childEnd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	handed := make(chan UpgradeReport, 1)
-	go func() {
-		rep, err := old.HandOver(oldCh)
-		if err != nil {
-			t.Error(err)
-		}
-		handed <- rep
-	}()
-	in, err := ReceiveInheritance(newCh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ne, err := New(cfg, Options{Logger: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), Inherit: in})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ne.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { defer close(served); _ = ne.Serve(ctx, 0) }()
-	t.Cleanup(func() { cancel(); <-served })
-	<-ne.Started()
 	start := time.Now()
-	took, err := ne.TakeSessions(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep := <-handed
+	u := upgrade(t, old, cfg)
+	rep, took := u.rep, u.took
 	t.Logf("moved %d sessions in %s; longest pause of one session %s", rep.Moved, time.Since(start).Round(time.Millisecond), rep.LongestPause)
 	if took != n || rep.Moved != n {
 		t.Fatalf("moved %d, adopted %d, want %d", rep.Moved, took, n)
@@ -321,4 +208,61 @@ func TestUpgradeThousandSessions(t *testing.T) {
 	for _, c := range clients {
 		c.c.Close()
 	}
+}
+
+// upgraded is the new side of an in-process upgrade.
+type upgraded struct {
+	e    *Edge
+	reg  *prometheus.Registry
+	rep  UpgradeReport // the old side's report
+	took int           // sessions the new side adopted
+}
+
+// upgrade runs an upgrade from old to a new edge built from cfg in this
+// process, over the real channel, and returns once both sides are done.
+func upgrade(t *testing.T, old *runningEdge, cfg Config) upgraded {
+	t.Helper()
+	oldCh, childEnd, err := handover.Pair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	newCh, err := handoverFromFile(childEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		rep UpgradeReport
+		err error
+	}
+	handed := make(chan result, 1)
+	go func() {
+		rep, err := old.HandOver(oldCh)
+		handed <- result{rep, err}
+	}()
+	in, err := ReceiveInheritance(newCh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := upgraded{reg: prometheus.NewRegistry()}
+	u.e, err = New(cfg, Options{Logger: slog.New(slog.DiscardHandler), Registry: u.reg, Inherit: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := u.e.Listen(); err != nil {
+		t.Fatalf("the new edge could not use the inherited socket: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { defer close(served); _ = u.e.Serve(ctx, 0) }()
+	t.Cleanup(func() { cancel(); <-served })
+	<-u.e.Started()
+	if u.took, err = u.e.TakeSessions(in); err != nil {
+		t.Fatal(err)
+	}
+	r := <-handed
+	if r.err != nil {
+		t.Fatalf("hand-over: %v", r.err)
+	}
+	u.rep = r.rep
+	return u
 }
