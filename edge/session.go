@@ -474,19 +474,21 @@ func (s *session) finish(st *upstream.RelayStats, rej *rejection) {
 	if cut != "" && rej != nil && rej.label != cutLabel(cut) {
 		rej = reject(cutLabel(cut), fmt.Errorf("%s (%s was in progress: %w)", cut, phase, rej.err))
 	}
+	// The line first, then the registry: a shutdown waits for the registry to
+	// empty and then exits, and must not exit before the last line is out.
+	if rej != nil {
+		s.logRejected(rej)
+	} else {
+		end := st.End
+		if cut != "" {
+			end = cut
+		}
+		s.logEnded(end)
+	}
 	s.e.sessions.remove(s)
 	if s.release != nil {
 		s.release()
 	}
-	if rej != nil {
-		s.logRejected(rej)
-		return
-	}
-	end := st.End
-	if cut != "" {
-		end = cut
-	}
-	s.logEnded(end)
 }
 
 func (s *session) logRejected(rej *rejection) {
