@@ -427,7 +427,7 @@ func (r *relay) copyPlain(d *direction) error {
 	var plainDst *writerOnly
 	if !srcIsSocket || !dstReadsFrom {
 		buf = make([]byte, copyBuffer)
-		plainDst = &writerOnly{r: r, dst: d.dst}
+		plainDst = &writerOnly{r: r, d: d, dst: d.dst}
 		dst = plainDst
 	}
 	var writeBy time.Time
@@ -472,7 +472,7 @@ func (r *relay) copyPlain(d *direction) error {
 		}
 		lr := &io.LimitedReader{R: d.src, N: limit}
 		n, err := io.CopyBuffer(dst, lr, buf)
-		if n > 0 {
+		if n > 0 && plainDst == nil { // the buffered path counted each write already
 			r.moved(d, n)
 		}
 		switch {
@@ -625,6 +625,7 @@ func (r *relay) isIdle(err error) bool {
 // error is blamed on the destination.
 type writerOnly struct {
 	r       *relay
+	d       *direction // counted per write: a slow tunnel's counters stay live
 	dst     net.Conn
 	writeBy time.Time
 	failed  bool
@@ -633,6 +634,9 @@ type writerOnly struct {
 func (w *writerOnly) Write(p []byte) (int, error) {
 	w.writeBy = w.r.writeDeadline(w.dst)
 	n, err := w.dst.Write(p)
+	if n > 0 {
+		w.r.moved(w.d, int64(n))
+	}
 	if err != nil {
 		w.failed = true
 	}

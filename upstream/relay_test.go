@@ -368,3 +368,26 @@ func TestStartCloseEndsWithReason(t *testing.T) {
 		}
 	})
 }
+
+// TestRelayCountsLiveOnTheBufferedPath: through a non-socket conn (an RTMPT
+// tunnel, TLS) the counters move with each write, not once per 256 KiB
+// copy turn: a slow tunnel's bytes show while they flow.
+func TestRelayCountsLiveOnTheBufferedPath(t *testing.T) {
+	clientApp, clientEdge := net.Pipe()
+	serverEdge, serverApp := tcpPair(t)
+	counters := new(Counters)
+	h := Start(clientEdge, serverEdge, RelayConfig{Counters: counters}, nil, nil)
+	t.Cleanup(func() { h.Close("test over"); clientApp.Close() })
+	if _, err := clientApp.Write(make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(serverApp, make([]byte, 1000)); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); counters.ClientToServer.Load() < 1000 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := counters.ClientToServer.Load(); got != 1000 {
+		t.Fatalf("1000 bytes relayed, the counter says %d while the copy turn goes on", got)
+	}
+}
