@@ -208,7 +208,9 @@ func (f *ReplyFilter) onPiece(p *piece) error {
 		// through as their chunks come.
 		if !chunk.Kept(p.st.Type) {
 			h.cut = true
-			f.startCut(h)
+			if err := f.startCut(h); err != nil {
+				return err
+			}
 		}
 	}
 	if h.cut {
@@ -227,8 +229,10 @@ func (f *ReplyFilter) onPiece(p *piece) error {
 
 // startCut writes the first header of a passed-through message: the
 // server's own format when the client reads it the same way, else type 0.
-func (f *ReplyFilter) startCut(h *hold) {
-	f.syncChunkSize()
+func (f *ReplyFilter) startCut(h *hold) error {
+	if err := f.syncChunkSize(); err != nil {
+		return err
+	}
 	c, ok := f.w.State(h.csid)
 	st, fmtID := h.st, h.fmtID
 	if !inherits(fmtID, c, ok, h.prev) {
@@ -239,6 +243,7 @@ func (f *ReplyFilter) startCut(h *hold) {
 	f.w.SetState(h.csid, st)
 	h.left = st.Length
 	h.cleft = min(h.left, uint32(f.w.ChunkSize()))
+	return nil
 }
 
 // syncChunkSize makes the client cut the server's chunks where the server
@@ -247,16 +252,28 @@ func (f *ReplyFilter) startCut(h *hold) {
 // does not send) the same Set Chunk Size still cuts at its own. The filter
 // then never re-chunks a message in flight: a client chunk would otherwise
 // span server chunks that other chunk streams' chunks may come between.
-func (f *ReplyFilter) syncChunkSize() {
+func (f *ReplyFilter) syncChunkSize() error {
 	if uint32(f.w.ChunkSize()) == f.r.chunkSize {
-		return
+		return nil
+	}
+	// The edge's Set Chunk Size goes on the control chunk stream (2); a
+	// server message passing through there unfinished would be cut in two.
+	for i := range f.holds {
+		if h := &f.holds[i]; h.csid == controlCSID && h.cut && h.left > 0 {
+			return fmt.Errorf("%w: the server changed its chunk size while its message on chunk stream %d was unfinished", ErrFilter, controlCSID)
+		}
 	}
 	out, err := f.w.AppendSetChunkSize(f.out, f.r.chunkSize)
 	if err != nil {
 		panic(err) // unreachable: the reader accepts only valid sizes
 	}
 	f.out = out
+	return nil
 }
+
+// controlCSID is the chunk stream of protocol control messages, where the
+// chunk writer puts the edge's own Set Chunk Size.
+const controlCSID = 2
 
 // writeCut writes payload bytes of a passed-through message, cut into
 // chunks at the client's chunk size, which syncChunkSize keeps equal to
@@ -278,14 +295,16 @@ func (f *ReplyFilter) writeCut(h *hold, b []byte) {
 
 // forward writes a held message, with the server's header format when the
 // client reads it the same way, else type 0, cut at the client's chunk size.
-func (f *ReplyFilter) forward(h *hold, payload []byte) {
-	f.syncChunkSize()
+func (f *ReplyFilter) forward(h *hold, payload []byte) error {
+	if err := f.syncChunkSize(); err != nil {
+		return err
+	}
 	m := chunk.Message{CSID: h.csid, Type: h.st.Type, StreamID: h.st.StreamID, Timestamp: h.st.Timestamp, Payload: payload}
 	c, ok := f.w.State(h.csid)
 	if inherits(h.fmtID, c, ok, h.prev) {
 		if out, err := f.w.AppendFmt(f.out, h.fmtID, m); err == nil {
 			f.out = out
-			return
+			return nil
 		}
 	}
 	out, err := f.w.AppendFmt(f.out, 0, m)
@@ -293,6 +312,7 @@ func (f *ReplyFilter) forward(h *hold, payload []byte) {
 		panic(err) // unreachable: a type-0 header can carry any message
 	}
 	f.out = out
+	return nil
 }
 
 func (f *ReplyFilter) decide(h *hold) error {
@@ -309,7 +329,9 @@ func (f *ReplyFilter) decide(h *hold) error {
 		if v == uint32(f.w.ChunkSize()) {
 			return nil
 		}
-		f.forward(h, p)
+		if err := f.forward(h, p); err != nil {
+			return err
+		}
 		return f.w.SetChunkSize(v)
 	case chunk.TypeAbort:
 		if len(p) >= 4 {
@@ -344,8 +366,7 @@ func (f *ReplyFilter) decide(h *hold) error {
 			return err
 		}
 	}
-	f.forward(h, p)
-	return nil
+	return f.forward(h, p)
 }
 
 // command decides on a server command: drop it (an answer the client has),
@@ -432,7 +453,9 @@ func (f *ReplyFilter) checkConnect(cmd amf0.Command) error {
 	if err != nil {
 		return err
 	}
-	f.syncChunkSize()
+	if err := f.syncChunkSize(); err != nil {
+		return err
+	}
 	out, err := f.w.AppendFmt(f.out, 0, chunk.Message{CSID: 5, Type: chunk.TypeCommandAMF0, StreamID: f.routed.StreamID, Payload: p})
 	if err != nil {
 		return err
