@@ -132,6 +132,7 @@ done
 log "building rtmp-bench and rtmp-edge"
 (cd "$ROOT" && go build -o "$WORK/rtmp-bench" ./cmd/rtmp-bench && go build -o "$WORK/rtmp-edge" ./cmd/rtmp-edge)
 (cd "$ROOT" && go build -o "$WORK/report" ./bench/report)
+EDGE_REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown) # what was built, not what is checked out at the end
 
 start() { # start NAME CMD... : run in the background, output to $WORK/NAME.log
 	local name=$1
@@ -270,7 +271,7 @@ PIDS+=($!)
 load() {
 	"$WORK/rtmp-bench" load -json -progress 10s -publishers "$PUBLISHERS" -players "$PLAYERS_PER_STREAM" \
 		-bitrate 100k -fps 10 -gop 20 -chunk 4096 -reconnect -hold "$HOLD" -ramp "$RAMP" -duration "${2}s" \
-		-rtmpt-poll 100ms -src 127.0.20.0/24 -stream soak \
+		-rtmpt-poll 200ms -src 127.0.20.0/24 -stream soak \
 		"rtmp://127.0.0.1:$EDGE_RTMP/live,rtmpt://127.0.0.1:$EDGE_RTMPT/live" \
 		>"$WORK/$1.json" 2>"$WORK/$1.err" || true # errors are reported in the summary, not fatal
 }
@@ -321,7 +322,7 @@ j() { jq -r "$1" "$2" 2>/dev/null || echo nan; } # j FILTER FILE
 	echo "cpu	$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
 	echo "kernel	$(uname -r)"
 	echo "nginx	$(nginx -v 2>&1 | head -1)"
-	echo "edge	$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	echo "edge	$EDGE_REV"
 	echo "load	$TOTAL sessions ($PUBLISHERS publishers at 100 kbit/s, $PLAYERS_PER_STREAM players per stream; half rtmp, half rtmpt), each held $HOLD then set up anew"
 	echo "phases	warm-up ${WARMUP_S}s, churn ${DURATION_S}s, settle ${SETTLE_S}s, samples every ${INTERVAL_S}s"
 	echo "churn sessions	$(j '.sessions' "$WORK/churn.json") set up ($(j '.sessions_per_s | floor' "$WORK/churn.json")/s), client errors $(j '.errors_total' "$WORK/churn.json") $(j '.errors | tostring' "$WORK/churn.json")"
