@@ -8,7 +8,7 @@
 #
 # The run has phases, so that growth can be told from the working set of the load:
 #   warmup    the same load for -warmup: the heap and the runtime's pools grow to what the load needs
-#   drain1    the load stops; wait until the edge holds no session (bounded), then -settle
+#   drain1    the load stops; wait until the edge holds no session and has run a GC (bounded), then -settle
 #   baseline  three samples: the idle edge after the load, the reference
 #   churn     the load for -duration
 #   drain2    as drain1
@@ -28,7 +28,7 @@
 #              workers for up to 10 s, TCP close handshakes finish)
 #   -out       where soak.tsv, soak.png, soak.md and raw/soak-* go (default bench/results)
 # Loopback only (127.x); every process it starts is stopped on exit; bounded in time
-# (warmup + duration + about 5 minutes of drains, settles and builds).
+# (warmup + duration + about 10 minutes of drains, GC waits, settles and builds).
 # Environment: SOAK_PORT_BASE (default 29500) picks the 10 ports it uses.
 set -euo pipefail
 
@@ -276,6 +276,24 @@ load() {
 		>"$WORK/$1.json" 2>"$WORK/$1.err" || true # errors are reported in the summary, not fatal
 }
 
+# wait_gc NAME: wait (at most 150 s) for a garbage collection after this moment. An idle Go process
+# allocates too little to trigger one, and the runtime forces one only every 2 minutes; until then the
+# heap and RSS still hold the load's garbage, and an idle sample would measure when the last GC ran,
+# not what the edge keeps. After the GC the runtime's scavenger returns the freed pages within seconds.
+wait_gc() {
+	local gc0 gc i
+	gc0=$(metric "$(scrape)" go_gc_duration_seconds_count)
+	for i in $(seq 1 150); do
+		gc=$(metric "$(scrape)" go_gc_duration_seconds_count)
+		if [ "$gc" != "$gc0" ]; then
+			log "$1: GC after ${i}s"
+			return 0
+		fi
+		sleep 1
+	done
+	log "$1: no GC within 150 s"
+}
+
 # drain NAME: wait (at most 120 s) until the edge holds no client connection and no tunnel, then settle.
 drain() {
 	echo "$1" >"$PHASE_FILE"
@@ -285,7 +303,8 @@ drain() {
 		a=$(metric "$m" rtmp_edge_sessions_active)
 		t=$(metric "$m" rtmp_edge_rtmpt_sessions)
 		if [ "$a" = 0 ] && [ "$t" = 0 ]; then
-			log "$1: drained after ${i}s; settling ${SETTLE_S}s"
+			log "$1: drained after ${i}s; waiting for a GC, then settling ${SETTLE_S}s"
+			wait_gc "$1"
 			sleep "$SETTLE_S"
 			return 0
 		fi
