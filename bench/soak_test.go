@@ -38,8 +38,9 @@ func TestSoakMinute(t *testing.T) {
 	for attempt := 0; attempt < 3; attempt++ {
 		stderr.Reset()
 		base := 20000 + 100*rand.IntN(120) // below the ephemeral range, which starts at 32768
-		// Bounded: 20 s warm-up + 60 s churn + drains and settles (about 70 s) + builds.
-		ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+		// Bounded: 20 s warm-up + 60 s churn + drains, two waits for a GC (up to
+		// 150 s each) and settles + builds.
+		ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 		cmd := exec.CommandContext(ctx, "bash", "soak.sh", "-sessions", strconv.Itoa(soakSessions), "-duration", "60s",
 			"-warmup", "20s", "-hold", "5s", "-interval", "2s", "-settle", "15s", "-out", out)
 		cmd.Env = append(os.Environ(), fmt.Sprintf("SOAK_PORT_BASE=%d", base))
