@@ -21,7 +21,6 @@ const (
 	blockFaultKill    = 150
 	blockFaultStop    = 151
 	blockFaultRefuse  = 152
-	blockFaultTunnel  = 153
 	blockExactBytes   = 154
 	blockExactBytesT  = 155
 	blockFaultKillNew = 156
