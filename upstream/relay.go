@@ -20,6 +20,11 @@ const DefaultIdleTimeout = 60 * time.Second
 // that a gone client is not kept.
 const DefaultClientCloseLinger = 2 * time.Second
 
+// DefaultServerCloseLinger is RelayConfig.ServerCloseLinger's default: a media
+// server that sent its FIN has ended the stream (killed, restarted, stopped);
+// its player is told at once and the session ends shortly after.
+const DefaultServerCloseLinger = 2 * time.Second
+
 const (
 	// relayChunk is the most one copy turn moves before the read deadline is refreshed and
 	// the counters are updated. Big enough that splice runs long, uninterrupted stretches.
@@ -51,6 +56,12 @@ type RelayConfig struct {
 	// write timeout. 0 means 2 s; negative waits as long as the server goes
 	// on (plain TCP half-close).
 	ClientCloseLinger time.Duration
+	// ServerCloseLinger is the same the other way: how long the client may keep
+	// its side open after the server's EOF (a killed media server) before the
+	// relay ends (reason "server closed"). A player that waits for more media
+	// would otherwise hold the session, its slot and its registry entry until
+	// the idle or stall timeout. 0 means 2 s; negative waits for the client.
+	ServerCloseLinger time.Duration
 	// Goroutines keeps a TCP↔TCP relay on goroutines (two per session, the path
 	// every other conn takes) instead of the event loop: a fallback, and the
 	// comparison in the benchmarks.
@@ -129,8 +140,9 @@ var errIdle = errors.New("idle timeout")
 // 1.5×IdleTimeout on goroutines, within a quarter more on the event loop).
 //
 // When one side closes its write half (EOF), the other side's write half is closed
-// (CloseWrite) and the other direction keeps flowing; a conn without CloseWrite is closed
-// whole. Any error or the idle timeout closes both conns at once.
+// (CloseWrite) and the other direction keeps flowing for at most ClientCloseLinger or
+// ServerCloseLinger; a conn without CloseWrite is closed whole. Any error or the idle
+// timeout closes both conns at once.
 //
 // A peer that stops reading holds its direction until WriteTimeout (if set) ends the
 // relay; a timed-out splice write may lose the bytes already taken from the source, which
@@ -218,7 +230,11 @@ func newRelayState(cfg RelayConfig) *relay {
 	if linger == 0 {
 		linger = DefaultClientCloseLinger
 	}
-	r := &relay{idle: idle, writeTimeout: cfg.WriteTimeout, counters: counters, goroutines: cfg.Goroutines, clientLinger: linger}
+	serverLinger := cfg.ServerCloseLinger
+	if serverLinger == 0 {
+		serverLinger = DefaultServerCloseLinger
+	}
+	r := &relay{idle: idle, writeTimeout: cfg.WriteTimeout, counters: counters, goroutines: cfg.Goroutines, clientLinger: linger, serverLinger: serverLinger}
 	r.startUp, r.startDown = counters.ClientToServer.Load(), counters.ServerToClient.Load()
 	r.touch()
 	return r
@@ -327,6 +343,7 @@ type relay struct {
 	handedOver         atomic.Bool      // Detach took the sockets: End is "handed over"
 	detachReq          *detachRequest   // a Detach waiting for the copiers to stop (under mu)
 	clientLinger       time.Duration    // RelayConfig.ClientCloseLinger, resolved
+	serverLinger       time.Duration    // RelayConfig.ServerCloseLinger, resolved
 	closed             atomic.Bool      // closeBoth ran
 	dlMu               sync.Mutex       // orders stopping against read-deadline refreshes
 	mu                 sync.Mutex       // guards closing and ev
@@ -557,8 +574,8 @@ func (r *relay) finish(d *direction, err error) {
 		r.setEnd(d.from + " closed")
 		if cw, ok := d.dst.(closeWriter); ok {
 			if cwErr := cw.CloseWrite(); cwErr == nil {
-				if d.from == "client" && r.clientLinger > 0 {
-					time.AfterFunc(r.clientLinger, r.closeBoth)
+				if linger := r.lingerAfter(d.from); linger > 0 {
+					time.AfterFunc(linger, r.closeBoth)
 				}
 				return
 			}
@@ -571,6 +588,15 @@ func (r *relay) finish(d *direction, err error) {
 		r.setEnd(err.Error())
 		r.closeBoth()
 	}
+}
+
+// lingerAfter is how long the other side may stay open after side's EOF
+// (RelayConfig.ClientCloseLinger, ServerCloseLinger); <= 0: as long as it goes on.
+func (r *relay) lingerAfter(side string) time.Duration {
+	if side == "client" {
+		return r.clientLinger
+	}
+	return r.serverLinger
 }
 
 func (r *relay) setEnd(reason string) { r.end.CompareAndSwap(nil, reason) }

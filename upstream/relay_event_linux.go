@@ -284,7 +284,7 @@ type evSession struct {
 	detachDone chan struct{}  // closed when the detach completed or the session ended
 	detached   *detachedState // the result, once complete
 
-	lingerUntil int64 // the client's EOF was seen: end at this time unless the server is done first
+	lingerUntil int64 // one side's EOF was seen: end at this time unless the other is done first
 }
 
 // evDir is one direction of an evSession.
@@ -363,7 +363,7 @@ func newEvSession(r *relay, p *evPoller, cfd, sfd int) *evSession {
 	s := &evSession{r: r, p: p, fd: [2]int{cfd, sfd}, writable: [2]bool{true, true}}
 	s.dirs[0] = evDir{src: sideClient, dst: sideServer, from: "client", to: "server", bytes: &r.counters.ClientToServer}
 	s.dirs[1] = evDir{src: sideServer, dst: sideClient, from: "server", to: "client", bytes: &r.counters.ServerToClient}
-	p.noteTimeouts(r.idle, r.writeTimeout, r.clientLinger)
+	p.noteTimeouts(r.idle, r.writeTimeout, r.clientLinger, r.serverLinger)
 	return s
 }
 
@@ -600,8 +600,8 @@ func (s *evSession) sourceEnded(d *evDir, now int64) error {
 	if s.dirs[0].eof && s.dirs[1].eof {
 		return errDone
 	}
-	if d.src == sideClient && s.r.clientLinger > 0 {
-		s.lingerUntil = now + int64(s.r.clientLinger) // see RelayConfig.ClientCloseLinger
+	if linger := s.r.lingerAfter(d.from); linger > 0 {
+		s.lingerUntil = now + int64(linger) // see RelayConfig.ClientCloseLinger, ServerCloseLinger
 	}
 	return nil
 }
@@ -626,7 +626,7 @@ func (s *evSession) check(now int64) {
 			err = errIdle
 		}
 		if s.lingerUntil != 0 && now >= s.lingerUntil {
-			err = errDone // "client closed" is the reason already
+			err = errDone // "client closed" or "server closed" is the reason already
 		}
 		for i := range s.dirs {
 			if d := &s.dirs[i]; err == nil && r.writeTimeout > 0 && d.pending && now-d.since >= int64(r.writeTimeout) {

@@ -77,7 +77,8 @@ func sendAndHalfClose(c net.Conn, data []byte, errc chan<- error) {
 func TestRelayBytesBothWaysExact(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode RelayConfig) {
 		const size = 8 << 20
-		mode.ClientCloseLinger = -1 // the server may still be sending when the client is done
+		// Either side may still be sending when the other is done.
+		mode.ClientCloseLinger, mode.ServerCloseLinger = -1, -1
 		rig := startTCPRelay(t, mode, nil)
 		up, down := randomBytes(t, size), randomBytes(t, size)
 
