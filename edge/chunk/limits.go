@@ -36,6 +36,21 @@ type Limits struct {
 	// MaxChunkSize is the largest Set Chunk Size accepted (at most
 	// 0x7FFFFFFF, the spec's range). Default DefaultMaxChunkSize.
 	MaxChunkSize int
+	// MaxMedia, when above 0, makes the Scanner also keep and emit the
+	// media messages (see Media) of up to MaxMedia bytes; longer ones fail
+	// with ErrTooLarge, as do more than 2×MaxMedia of unfinished media
+	// messages at once. A media payload is a fresh buffer the scanner never
+	// touches again, so emit may keep it. 0 (the default) skips media
+	// without buffering, which is all routing needs; a replicator needs the
+	// messages themselves. At most 0xFFFFFF (the 24-bit length).
+	MaxMedia int
+}
+
+func (l Limits) maxMedia() uint32 {
+	if l.MaxMedia <= 0 {
+		return 0
+	}
+	return uint32(min(l.MaxMedia, 0xFFFFFF))
 }
 
 func (l Limits) maxCommand() uint32 {

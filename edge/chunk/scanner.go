@@ -5,14 +5,16 @@ import (
 	"fmt"
 )
 
-// Message is one complete kept message (see Kept).
+// Message is one complete kept message (see Kept), or a media message when
+// Limits.MaxMedia asks for them.
 type Message struct {
 	CSID      uint32 // chunk stream ID, 2–65599
 	Type      uint8
 	StreamID  uint32 // message stream ID
 	Timestamp uint32 // absolute timestamp of the message
 	// Payload is the whole message. It aliases the scanner's buffers and
-	// is valid only during the emit call.
+	// is valid only during the emit call, except a media message's
+	// (Limits.MaxMedia), which is the callee's to keep.
 	Payload []byte
 }
 
@@ -29,6 +31,7 @@ type chunkStream struct {
 
 	remaining uint32 // bytes of the current message not read yet; 0 between messages
 	keep      bool   // the current message is buffered in buf
+	media     bool   // the kept message is a media message (Limits.MaxMedia)
 	buf       []byte
 }
 
@@ -50,6 +53,7 @@ type chunkStream struct {
 type Scanner struct {
 	maxCommand   uint32
 	maxChunkSize uint32
+	maxMedia     uint32
 	chunkSize    uint32
 	consumed     int64
 	err          error // sticky: once Feed failed, the stream is unusable
@@ -63,6 +67,8 @@ type Scanner struct {
 	streams  []*chunkStream
 	last     *chunkStream // lookup cache
 	reserved uint32       // sum of the lengths of unfinished kept messages
+	// reservedMedia is the same for media messages (Limits.MaxMedia).
+	reservedMedia uint32
 }
 
 // NewScanner returns a Scanner at the start of a chunk stream (chunk size 128).
@@ -70,6 +76,7 @@ func NewScanner(lim Limits) *Scanner {
 	return &Scanner{
 		maxCommand:   lim.maxCommand(),
 		maxChunkSize: lim.maxChunkSize(),
+		maxMedia:     lim.maxMedia(),
 		chunkSize:    DefaultChunkSize,
 	}
 }
@@ -214,6 +221,10 @@ func (s *Scanner) startChunk() error {
 func (s *Scanner) beginMessage(st *chunkStream) error {
 	st.remaining = st.length
 	st.keep = Kept(st.typ)
+	st.media = false
+	if !st.keep && s.maxMedia > 0 && Media(st.typ) {
+		return s.beginMedia(st)
+	}
 	if !st.keep {
 		return nil
 	}
@@ -233,6 +244,21 @@ func (s *Scanner) beginMessage(st *chunkStream) error {
 	return nil
 }
 
+// beginMedia starts keeping a media message in a buffer of its own, which
+// goes to emit and is never reused.
+func (s *Scanner) beginMedia(st *chunkStream) error {
+	switch {
+	case st.length > s.maxMedia:
+		return fmt.Errorf("%w: %d-byte media message of type %d (limit %d)", ErrTooLarge, st.length, st.typ, s.maxMedia)
+	case s.reservedMedia+st.length > 2*s.maxMedia:
+		return fmt.Errorf("%w: %d bytes of unfinished media messages (limit %d)", ErrTooLarge, s.reservedMedia+st.length, 2*s.maxMedia)
+	}
+	s.reservedMedia += st.length
+	st.keep, st.media = true, true
+	st.buf = make([]byte, 0, st.length)
+	return nil
+}
+
 // endChunkIfDone ends the current chunk when its payload is complete, and
 // the message when that was its last chunk.
 func (s *Scanner) endChunkIfDone(emit func(Message) error) error {
@@ -248,6 +274,16 @@ func (s *Scanner) endChunkIfDone(emit func(Message) error) error {
 }
 
 func (s *Scanner) endMessage(st *chunkStream, emit func(Message) error) error {
+	if st.media {
+		s.reservedMedia -= st.length
+		st.keep, st.media = false, false
+		m := Message{CSID: st.csid, Type: st.typ, StreamID: st.msid, Timestamp: st.ts, Payload: st.buf}
+		st.buf = nil // the payload is emit's now
+		if emit == nil {
+			return nil
+		}
+		return emit(m)
+	}
 	s.reserved -= st.length
 	st.keep = false
 	m := Message{CSID: st.csid, Type: st.typ, StreamID: st.msid, Timestamp: st.ts, Payload: st.buf}
@@ -291,7 +327,12 @@ func (s *Scanner) abort(csid uint32) {
 	if st == nil || st.remaining == 0 {
 		return
 	}
-	if st.keep {
+	switch {
+	case st.media:
+		s.reservedMedia -= st.length
+		st.keep, st.media = false, false
+		st.buf = nil
+	case st.keep:
 		s.reserved -= st.length
 		st.keep = false
 		st.buf = st.buf[:0]

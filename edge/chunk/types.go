@@ -33,3 +33,15 @@ func Kept(t uint8) bool {
 	}
 	return false
 }
+
+// Media reports whether messages of type t carry the published stream
+// itself: audio, video and the data messages (metadata, @setDataFrame, in
+// AMF0 or AMF3). A Scanner keeps them only when Limits.MaxMedia is set.
+// Aggregates (22) are not among them: no publisher sends them.
+func Media(t uint8) bool {
+	switch t {
+	case TypeAudio, TypeVideo, TypeDataAMF0, TypeDataAMF3:
+		return true
+	}
+	return false
+}
