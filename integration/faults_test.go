@@ -32,6 +32,7 @@ type faultOptions struct {
 	interval string // check interval; default 500ms
 	fall     int    // failed checks before "server down"; default 2
 	backend  string // extra backend lines, e.g. "stall_timeout: 2s"
+	listener string // extra keys of the rtmp listener's flow map, e.g. ", inspect_time: 3s"
 	rtmpt    string // rtmpt listener's rtmpt: block, e.g. "{ idle_timeout: 3s }"; "" = no rtmpt listener
 	nginx    harness.NginxExtra
 	check    string // check type; default rtmp
@@ -83,7 +84,7 @@ func startFaultCluster(t *testing.T, o faultOptions) *faultCluster {
 	}
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "admin:\n  address: %q\nlisteners:\n", harness.FreeAddr(t))
-	fmt.Fprintf(&cfg, "  - { name: rtmp, address: %q, protocols: [rtmp], maxconn: 600, backend: media, handshake_timeout: 5s }\n", c.rtmp)
+	fmt.Fprintf(&cfg, "  - { name: rtmp, address: %q, protocols: [rtmp], maxconn: 600, backend: media, handshake_timeout: 5s%s }\n", c.rtmp, o.listener)
 	if o.rtmpt != "" {
 		c.rtmpt = harness.FreeAddr(t)
 		fmt.Fprintf(&cfg, "  - { name: rtmpt, address: %q, protocols: [rtmpt], maxconn: 600, backend: media, handshake_timeout: 5s, rtmpt: %s }\n", c.rtmpt, o.rtmpt)

@@ -178,3 +178,126 @@ func randomBytes(n int) []byte {
 	_, _ = rand.Read(b)
 	return b
 }
+
+// Address blocks of TestHostileCommandClients.
+const (
+	blockHostileCmdGood = 190
+	blockHostileCmd     = 191
+)
+
+// TestHostileCommandClients: with route: command the edge itself answers a
+// client from its connect until its publish or play, so a client that never
+// gets there is the edge's to bound. Each bad client below must be closed by
+// the edge with a "session rejected" line naming the limit it hit, counted in
+// rtmp_edge_rejected_total by that label, while a good player routed on its
+// play goes on receiving.
+func TestHostileCommandClients(t *testing.T) {
+	t.Parallel()
+	c := startFaultCluster(t, faultOptions{upload: true, backend: "route: command", listener: ", inspect_time: 3s"})
+	flv := harness.MakeTestStream(t, 4)
+	harness.Publish(t, url("rtmp", c.media["media01"].Opts.RTMPAddr, "good"), flv)
+	for _, n := range c.media {
+		n.WaitStat(t, "publisher of good", hasPublisher("good"), 20*time.Second)
+	}
+	good := harness.StartPlayer(t, harness.PlayerOptions{Addr: c.rtmp, LocalIP: harness.ClientIP(blockHostileCmdGood, 1), Stream: "good"})
+	if err := good.WaitPackets(20, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	connect := func(t *testing.T, conn *net.TCPConn) {
+		handshake(t, conn)
+		write(t, conn, append(harness.SetChunkSizeMsg(4096), harness.ConnectCommand(4096, "live", "rtmp://"+c.rtmp+"/live", "LNX 9,0,124,2")...))
+	}
+	type cmdCase struct {
+		hostileCase
+		label string // the rejection's metric label
+	}
+	cases := []cmdCase{
+		// Connected, answered, and then nothing: the slot is held until
+		// inspect_time, not for ever.
+		{hostileCase{"ConnectThenSilence", func(t *testing.T, conn *net.TCPConn) {
+			connect(t, conn)
+		}, `no publish or play|timeout`}, "command_timeout"},
+		// A command that never completes: its declared length is not waited for.
+		{hostileCase{"ConnectThenPartialCommand", func(t *testing.T, conn *net.TCPConn) {
+			connect(t, conn)
+			body := harness.AMF0("createStream", 2.0, nil, string(make([]byte, 3000)))
+			write(t, conn, harness.Chunk(3, harness.TypeCommandAMF0, 0, body, 4096, -1)[:40])
+		}, `no publish or play|timeout`}, "command_timeout"},
+		// Many small commands, each of which the edge would answer.
+		{hostileCase{"CommandFlood", func(t *testing.T, conn *net.TCPConn) {
+			connect(t, conn)
+			var b []byte
+			for i := range 200 {
+				b = append(b, harness.Command(0, 4096, "createStream", float64(i+2), nil)...)
+			}
+			writeLoose(conn, b)
+		}, `too many`}, "command_too_long"},
+		// Few messages but many bytes: every recorded byte is replayed later,
+		// so the record is bounded too.
+		{hostileCase{"CommandBytesFlood", func(t *testing.T, conn *net.TCPConn) {
+			connect(t, conn)
+			var b []byte
+			for i := range 20 {
+				b = append(b, harness.Command(0, 4096, "FCPublish", float64(i+2), nil, string(make([]byte, 4000)))...)
+			}
+			writeLoose(conn, b)
+		}, `more than|too large|too long`}, "command_too_long"},
+		// Media before any publish: nothing to route on. Media messages are
+		// not commands (the message count leaves them out), but their bytes
+		// are recorded for the replay, so the byte bound ends them.
+		{hostileCase{"MediaBeforePublish", func(t *testing.T, conn *net.TCPConn) {
+			connect(t, conn)
+			var b []byte
+			for range 5000 {
+				b = append(b, harness.Chunk(6, 8, 1, []byte{0xaf, 0x01, 0x21, 0x10}, 4096, -1)...)
+			}
+			writeLoose(conn, b)
+		}, `more than|too large|too long`}, "command_too_long"},
+		// Play before connect.
+		{hostileCase{"PlayBeforeConnect", func(t *testing.T, conn *net.TCPConn) {
+			handshake(t, conn)
+			write(t, conn, harness.Command(1, 128, "play", 2, nil, "good"))
+		}, `not connect|expected connect`}, "not_connect"},
+	}
+	before := map[string]float64{}
+	for _, hc := range cases {
+		if _, ok := before[hc.label]; !ok {
+			v, err := c.edge.MetricSum("rtmp_edge_rejected_total", map[string]string{"listener": "rtmp", "reason": hc.label})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before[hc.label] = v
+		}
+	}
+	want := map[string]float64{}
+	for i, hc := range cases {
+		t.Run(hc.name, func(t *testing.T) {
+			conn := dialFrom(t, harness.ClientIP(blockHostileCmd, i+1), c.rtmp)
+			hc.send(t, conn)
+			waitClosed(t, conn, 15*time.Second)
+			l := c.edge.WaitLog(t, func(l harness.LogLine) bool {
+				return l.Msg() == "session rejected" && l.Str("client") == conn.LocalAddr().String()
+			}, 10*time.Second)
+			t.Logf("rejected: reason %q, label %q", l.Str("reason"), l.Str("label"))
+			if !regexp.MustCompile(`(?i)` + hc.reason).MatchString(l.Str("reason")) {
+				t.Errorf("reason %q (label %q) does not match /%s/", l.Str("reason"), l.Str("label"), hc.reason)
+			}
+		})
+		want[hc.label]++
+	}
+	for label, n := range want {
+		after, err := c.edge.MetricSum("rtmp_edge_rejected_total", map[string]string{"listener": "rtmp", "reason": label})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after-before[label] < n {
+			t.Errorf("rtmp_edge_rejected_total{reason=%q} grew by %v, want at least %v", label, after-before[label], n)
+		}
+	}
+	if err := good.Mark().Wait(10, 15*time.Second); err != nil {
+		t.Fatalf("good player during the hostile clients: %v", err)
+	}
+	if err := good.Err(); err != nil {
+		t.Fatalf("good player ended: %v", err)
+	}
+}
