@@ -3,6 +3,7 @@ package chunk
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"testing"
 )
 
@@ -80,5 +81,38 @@ func TestMediaTooLarge(t *testing.T) {
 	err = NewScanner(Limits{MaxMedia: 1000}).Feed(b.b, nil)
 	if !errors.Is(err, ErrTooLarge) {
 		t.Errorf("2400 bytes of unfinished media over 2×1000: %v, want ErrTooLarge", err)
+	}
+}
+
+// TestMediaMemoryFollowsBytes: headers that declare large media messages
+// cost what their bytes cost, not what they declare. Fifty scanners each
+// told of two 4 MiB video messages, with a few bytes of payload, must not
+// reserve 400 MiB.
+func TestMediaMemoryFollowsBytes(t *testing.T) {
+	const declared = 4 << 20
+	var scanners []*Scanner
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 50 {
+		b := newStream()
+		for _, csid := range []uint32{4, 5} {
+			b.basic(0, csid)
+			b.header(0, 0, declared, TypeVideo, 1)
+			b.b = append(b.b, make([]byte, 100)...)
+		}
+		sc := NewScanner(Limits{MaxMedia: 16 << 20})
+		if err := sc.Feed(b.b, nil); err != nil {
+			t.Fatal(err)
+		}
+		scanners = append(scanners, sc)
+	}
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(scanners)
+	// 100 unfinished messages at the 64 KiB up-front reservation are
+	// 6.4 MiB; at their declared length they would be 400 MiB.
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 32<<20 {
+		t.Errorf("100 declared 4 MiB messages with 100 bytes each allocated %d MiB", grew>>20)
 	}
 }

@@ -255,9 +255,16 @@ func (s *Scanner) beginMedia(st *chunkStream) error {
 	}
 	s.reservedMedia += st.length
 	st.keep, st.media = true, true
-	st.buf = make([]byte, 0, st.length)
+	// Memory follows the bytes that arrive, not the length a header
+	// declares: a 13-byte header claiming a 4 MiB video message must not
+	// cost 4 MiB before a byte of it is sent. Appends grow the rest.
+	st.buf = make([]byte, 0, min(st.length, mediaPrealloc))
 	return nil
 }
+
+// mediaPrealloc is the most beginMedia reserves up front for one media
+// message: a video frame of a live stream is rarely larger.
+const mediaPrealloc = 64 << 10
 
 // endChunkIfDone ends the current chunk when its payload is complete, and
 // the message when that was its last chunk.
