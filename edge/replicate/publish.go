@@ -214,7 +214,7 @@ func (p *Publish) pump() {
 		p.in = spare[:0]
 		p.inMu.Unlock()
 		if len(buf) > 0 && p.stoppedReason() == "" {
-			if err := p.consume(buf); err != nil {
+			if err := safely(func() error { return p.consume(buf) }); err != nil {
 				p.stop(err.Error())
 			}
 		}
@@ -234,6 +234,17 @@ func (p *Publish) stoppedReason() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.stopped
+}
+
+// safely runs f, turning a panic into an error: a bug met by a publisher's
+// bytes stops this publish's replication (logged by stop), never the edge.
+func safely(f func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("internal error: %v", v)
+		}
+	}()
+	return f()
 }
 
 // errStop ends parsing when the publisher unpublished.

@@ -426,7 +426,7 @@ func (s *sess) read() {
 	for {
 		n, err := s.conn.Read(buf)
 		if n > 0 {
-			if e := scan.Feed(buf[:n], s.serverMessage); e != nil {
+			if e := safely(func() error { return scan.Feed(buf[:n], s.serverMessage) }); e != nil {
 				s.readErr <- fmt.Errorf("server stream: %w", e)
 				return
 			}
