@@ -86,6 +86,12 @@ type RelayConfig struct {
 	// kernel's default; a client that is not a TCP socket (an RTMPT tunnel) is
 	// left alone.
 	SndBuf int
+	// ClientTee, if non-nil, is shown every client→server byte the relay
+	// writes to the server after inspect (all of them without inspect), in
+	// order, on the relay's own loop, right after the write: it must not
+	// block, and p is valid only during the call. A teed direction is copied
+	// through user memory instead of spliced (see relay_tee.go).
+	ClientTee func(p []byte)
 }
 
 // Counters are the live byte counts of one relay, safe to read at any time.
@@ -234,7 +240,7 @@ func newRelayState(cfg RelayConfig) *relay {
 	if serverLinger == 0 {
 		serverLinger = DefaultServerCloseLinger
 	}
-	r := &relay{idle: idle, writeTimeout: cfg.WriteTimeout, counters: counters, goroutines: cfg.Goroutines, clientLinger: linger, serverLinger: serverLinger}
+	r := &relay{idle: idle, writeTimeout: cfg.WriteTimeout, counters: counters, goroutines: cfg.Goroutines, clientLinger: linger, serverLinger: serverLinger, tee: cfg.ClientTee}
 	r.startUp, r.startDown = counters.ClientToServer.Load(), counters.ServerToClient.Load()
 	r.touch()
 	return r
@@ -251,7 +257,7 @@ func (r *relay) run(inspect func([]byte) bool) (st RelayStats, handed bool) {
 	_ = r.client.SetDeadline(time.Time{})
 	_ = r.server.SetDeadline(time.Time{})
 
-	up := &direction{from: "client", to: "server", src: r.client, dst: r.server, bytes: &r.counters.ClientToServer}
+	up := &direction{from: "client", to: "server", src: r.client, dst: r.server, bytes: &r.counters.ClientToServer, tee: r.tee}
 	down := &direction{from: "server", to: "client", src: r.server, dst: r.client, bytes: &r.counters.ServerToClient}
 	// A handover to the event loop or a Detach needs both copiers stopped between two
 	// writes: the inspecting one stops by itself when inspect is done, and wakes the other
@@ -349,6 +355,7 @@ type relay struct {
 	mu                 sync.Mutex       // guards closing and ev
 	closing            bool             // Close was called
 	ev                 *evSession       // the event loop's session, once handed over
+	tee                func([]byte)     // RelayConfig.ClientTee
 }
 
 // direction is one way of the relay.
@@ -357,6 +364,7 @@ type direction struct {
 	src, dst net.Conn
 	bytes    *atomic.Int64 // the relay's Counters, for this direction
 	finished bool          // finish was called (the copier will not resume)
+	tee      func([]byte)  // RelayConfig.ClientTee, client→server only
 }
 
 // copyClientToServer and copyServerToClient are separate functions so that goroutine dumps
@@ -442,7 +450,7 @@ func (r *relay) copyPlain(d *direction) error {
 	var buf []byte
 	var dst io.Writer = d.dst
 	var plainDst *writerOnly
-	if !srcIsSocket || !dstReadsFrom {
+	if !srcIsSocket || !dstReadsFrom || d.tee != nil { // a tee needs the bytes in hand
 		buf = make([]byte, copyBuffer)
 		plainDst = &writerOnly{r: r, d: d, dst: d.dst}
 		dst = plainDst
@@ -662,6 +670,9 @@ func (w *writerOnly) Write(p []byte) (int, error) {
 	n, err := w.dst.Write(p)
 	if n > 0 {
 		w.r.moved(w.d, int64(n))
+		if w.d.tee != nil {
+			w.d.tee(p[:n])
+		}
 	}
 	if err != nil {
 		w.failed = true

@@ -302,6 +302,7 @@ type evDir struct {
 	since   int64 // when the destination last took bytes (or the bytes arrived), for WriteTimeout
 	bursty  bool  // the last read filled its buffer: splice the rest
 	pending bool
+	tee     func([]byte) // RelayConfig.ClientTee (client→server): read and write, never splice (relay_tee.go)
 }
 
 func (r *relay) eventCapable() bool {
@@ -363,6 +364,7 @@ func newEvSession(r *relay, p *evPoller, cfd, sfd int) *evSession {
 	s := &evSession{r: r, p: p, fd: [2]int{cfd, sfd}, writable: [2]bool{true, true}}
 	s.dirs[0] = evDir{src: sideClient, dst: sideServer, from: "client", to: "server", bytes: &r.counters.ClientToServer}
 	s.dirs[1] = evDir{src: sideServer, dst: sideClient, from: "server", to: "client", bytes: &r.counters.ServerToClient}
+	s.dirs[0].tee = r.tee
 	p.noteTimeouts(r.idle, r.writeTimeout, r.clientLinger, r.serverLinger)
 	return s
 }
@@ -502,7 +504,7 @@ func (s *evSession) pumpDir(d *evDir, now int64) (more bool, err error) {
 // fill takes what the source of d has queued into d's buffer or pipe.
 func (s *evSession) fill(d *evDir, now int64) (eof bool, err error) {
 	src := s.fd[d.src]
-	if d.bursty {
+	if d.bursty && d.tee == nil {
 		if p, perr := getPipe(); perr == nil {
 			n, err := unix.Splice(src, nil, p.w, nil, evSplice, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 			switch {
@@ -561,6 +563,9 @@ func (s *evSession) writePending(d *evDir) (int, error) {
 		n, err := unix.Write(dst, (*d.buf)[d.off:d.n])
 		if n <= 0 {
 			return 0, wrapErr("write", err)
+		}
+		if d.tee != nil {
+			d.tee((*d.buf)[d.off : d.off+n])
 		}
 		if d.off += n; d.off == d.n {
 			smallBufs.Put(d.buf)
