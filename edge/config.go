@@ -113,6 +113,10 @@ type BackendConfig struct {
 	// Connects with a challenge-response login (authmod= in the app or
 	// tcUrl) are routed at connect in either mode.
 	Route string `yaml:"route"`
+	// Replicate, when set, has the edge publish each publish of this backend
+	// to further servers of it as well (replicate_config.go). Needs route:
+	// command.
+	Replicate *ReplicateConfig `yaml:"replicate"`
 }
 
 // Route values of BackendConfig.
@@ -248,6 +252,9 @@ func (c *Config) validate(file bool) error {
 		}
 		if b.Route != "" && b.Route != RouteConnect && b.Route != RouteCommand {
 			add(p+".route", fmt.Errorf("must be connect or command, got %q", b.Route))
+		}
+		if b.Replicate != nil {
+			add(p, errors.Join(b.Replicate.validate(b)...))
 		}
 	}
 	listeners := map[string]bool{}
