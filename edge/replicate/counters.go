@@ -1,6 +1,9 @@
 package replicate
 
-import "sync"
+import (
+	"strings"
+	"sync"
+)
 
 // ServerCounts are one server's replica counts.
 type ServerCounts struct {
@@ -14,8 +17,35 @@ type ServerCounts struct {
 // Counters keeps ServerCounts per server. The zero value is ready; it is
 // safe for concurrent use and may be shared by many Publishes.
 type Counters struct {
-	mu sync.Mutex
-	m  map[string]*ServerCounts
+	mu    sync.Mutex
+	m     map[string]*ServerCounts
+	stops map[string]int64 // replications stopped for good, by reason label
+}
+
+// stopped counts a publish whose replication stopped before its publisher
+// ended (intake overflow, unreadable publisher stream, internal error). The
+// label is the reason up to its first colon, so that details (an offset, a
+// parser's message) do not make a metric label per event.
+func (c *Counters) stopped(reason string) {
+	label, _, _ := strings.Cut(reason, ":")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stops == nil {
+		c.stops = make(map[string]int64)
+	}
+	c.stops[label]++
+}
+
+// Stops returns how many publishes' replication stopped before the
+// publisher ended, by reason label.
+func (c *Counters) Stops() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.stops))
+	for k, v := range c.stops {
+		out[k] = v
+	}
+	return out
 }
 
 func (c *Counters) add(server string, f func(*ServerCounts)) {

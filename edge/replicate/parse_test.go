@@ -1,6 +1,7 @@
 package replicate
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -36,7 +37,7 @@ func readCapture(t testing.TB, path string) []byte {
 // newParser is a Publish without its goroutine: tests drive consume.
 func newParser(cfg Config) *Publish {
 	cfg = cfg.withDefaults()
-	p := &Publish{cfg: cfg, base: time.Now(), counters: &Counters{}, scan: chunk.NewScanner(chunk.Limits{MaxMedia: min(cfg.Buffer, 0xFFFFFF)})}
+	p := &Publish{cfg: cfg, base: time.Now(), log: slog.New(slog.DiscardHandler), counters: &Counters{}, scan: chunk.NewScanner(chunk.Limits{MaxMedia: min(cfg.Buffer, 0xFFFFFF)})}
 	p.list.Store(&[]*replica{})
 	return p
 }

@@ -247,6 +247,9 @@ func safely(f func() error) (err error) {
 	return f()
 }
 
+// reasonPublisherEnded ends every replica when Close is called.
+const reasonPublisherEnded = "publisher ended"
+
 // errStop ends parsing when the publisher unpublished.
 var errStop = errors.New("publisher unpublished")
 
@@ -444,10 +447,11 @@ func (p *Publish) stop(reason string) {
 		rs = append(rs, r)
 	}
 	p.mu.Unlock()
-	if reason == errStop.Error() {
+	if reason == errStop.Error() || reason == reasonPublisherEnded {
 		p.log.Info("replication ends", "reason", reason)
 	} else {
 		p.log.Warn("replication stops", "reason", reason)
+		p.counters.stopped(reason)
 	}
 	for _, r := range rs {
 		r.end(reason)
@@ -479,7 +483,7 @@ func (p *Publish) Close() []Report {
 		default:
 		}
 		<-p.pumpDone
-		p.stop("publisher ended")
+		p.stop(reasonPublisherEnded)
 		p.wg.Wait()
 	}
 	return p.Replicas()

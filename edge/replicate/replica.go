@@ -64,6 +64,7 @@ type replica struct {
 	done       bool // the run goroutine returned
 	drops      int
 	rejoins    int
+	sessions   int    // sessions begun (first join and rejoins)
 	last       string // why the last session ended
 }
 
@@ -253,6 +254,9 @@ func (r *replica) run() {
 			break
 		}
 		r.setState(StateJoining)
+		r.mu.Lock()
+		r.sessions++
+		r.mu.Unlock()
 		counters.add(r.server, func(c *ServerCounts) { c.Sessions++ })
 		reason, liveFor := r.session()
 		r.mu.Lock()
@@ -276,6 +280,9 @@ func (r *replica) run() {
 		r.log.Warn("replica dropped", "reason", reason, "rejoin_in", backoff)
 	}
 	r.mu.Lock()
+	if r.ended && (r.last == "" || r.sessions == 0) {
+		r.last = r.endWhy // it ended before a session began
+	}
 	r.state = StateEnded
 	r.ready, r.started = false, false
 	r.clearQueue()
