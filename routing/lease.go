@@ -22,6 +22,7 @@ type Lease struct {
 	state    leaseState // guarded by pool.mu
 	stream   string     // the stream this publish holds live; "" for none
 	owner    any        // Request.Owner of a publish
+	replicas []string   // servers the publish is live on besides Server, sorted (SetReplicaLive)
 }
 
 type leaseState uint8

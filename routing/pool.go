@@ -37,9 +37,10 @@ type Pool struct {
 	// later reload that adds the name again revives the same object, slots and all.
 	retired map[string]*Server
 	// streams is the stream registry: live streams by StreamKey. liveSets caches the
-	// players' candidate set per origin server; dropped whenever the servers change.
+	// players' candidate set per origin server and live replicas; dropped whenever
+	// the servers change.
 	streams  map[string]*streamEntry
-	liveSets map[*Server]*liveSet
+	liveSets map[liveKey]*liveSet
 	takeover bool // publisher_takeover
 	// Lease.Reason of players balanced over every server although their stream is
 	// known: built once per rebuild so the session path does not concatenate.

@@ -15,9 +15,12 @@ type Publisher struct {
 
 // StreamInfo is one live stream as the registry sees it (a copy; for the API and logs).
 type StreamInfo struct {
-	Key        string
-	Origin     *Server     // where the newest publish of the stream was routed
-	Servers    []*Server   // where players are sent: Origin and its replicates_to, config order
+	Key     string
+	Origin  *Server   // where the newest publish of the stream was routed
+	Servers []*Server // where players are sent: Origin, its replicates_to and Replicas, config order
+	// Replicas are the servers the newest publish of the stream is live on
+	// besides Origin because the edge replicates it there (Lease.SetReplicaLive), config order.
+	Replicas   []*Server
 	Publishers []Publisher // oldest first; more than one only while a duplicate publish is being refused or taken over
 }
 
@@ -38,19 +41,40 @@ func (e *streamEntry) origin() *Server { return e.pubs[len(e.pubs)-1].Server }
 // with a few players each still spread by weight instead of each stream's first
 // player landing on the same server. The price: the global rotation does not count
 // live players; leastconn, which reads the servers' live session counts, does.
+//
+// Replicas the edge itself publishes to (Lease.SetReplicaLive) join the set while
+// they have the stream: a set is kept per origin and set of live replicas, so the
+// streams of one origin that are live on the same replicas share one rotation too.
 type liveSet struct {
 	candidateSet
 	origin *Server
 	why    map[*Server][2]string // per server: balancer reason, stick reason
 }
 
-func (p *Pool) liveSetLocked(origin *Server) *liveSet {
-	if ls := p.liveSets[origin]; ls != nil {
+// liveKey names a liveSet: the origin and the sorted names of the live replicas
+// beyond its replicates_to, joined by NUL.
+type liveKey struct {
+	origin   *Server
+	replicas string
+}
+
+// maxLiveSets bounds the cache of live sets: the combinations of live replicas seen
+// since the last rebuild could otherwise grow with replicas that come and go.
+const maxLiveSets = 1024
+
+func (p *Pool) liveSetLocked(origin *Server, replicas []string) *liveSet {
+	key := liveKey{origin: origin, replicas: strings.Join(replicas, "\x00")}
+	if ls := p.liveSets[key]; ls != nil {
 		return ls
 	}
 	v := p.view.Load()
 	in := map[*Server]bool{origin: true}
 	for _, name := range origin.cfg.ReplicatesTo {
+		if s := v.byName[name]; s != nil {
+			in[s] = true
+		}
+	}
+	for _, name := range replicas {
 		if s := v.byName[name]; s != nil {
 			in[s] = true
 		}
@@ -71,11 +95,43 @@ func (p *Pool) liveSetLocked(origin *Server) *liveSet {
 		}
 		ls.why[s] = [2]string{why, "stick (" + why + ")"}
 	}
-	if p.liveSets == nil {
-		p.liveSets = map[*Server]*liveSet{}
+	if p.liveSets == nil || len(p.liveSets) >= maxLiveSets {
+		p.liveSets = map[liveKey]*liveSet{}
 	}
-	p.liveSets[origin] = ls
+	p.liveSets[key] = ls
 	return ls
+}
+
+// liveSetOfLocked is the candidate set of a live stream's players.
+func (p *Pool) liveSetOfLocked(e *streamEntry) *liveSet {
+	l := e.pubs[len(e.pubs)-1]
+	return p.liveSetLocked(l.Server, l.replicas)
+}
+
+// SetReplicaLive marks the stream this publish lease holds live (or no longer live)
+// on the named server besides its own: the edge replicates the publish there, and
+// the server accepted it. Players of the stream are then spread over the origin,
+// its replicates_to and its live replicas by weight, with affinity among them. Only
+// the stream's newest publish counts (the one players follow). Nothing happens for a
+// lease that holds no stream or was released, or for the lease's own server; a name
+// the pool does not have (any more) is kept but never picked.
+func (l *Lease) SetReplicaLive(server string, live bool) {
+	if l == nil || l.pool == nil {
+		return
+	}
+	p := l.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if l.stream == "" || l.state == leaseReleased || server == l.Server.Name {
+		return
+	}
+	i, found := slices.BinarySearch(l.replicas, server)
+	switch {
+	case live && !found:
+		l.replicas = slices.Insert(l.replicas, i, server)
+	case !live && found:
+		l.replicas = slices.Delete(l.replicas, i, i+1)
+	}
 }
 
 // pickLiveLocked places a player of a live stream among the servers that have it:
@@ -83,7 +139,7 @@ func (p *Pool) liveSetLocked(origin *Server) *liveSet {
 // once a slot frees (waiting is better than a server without the stream); nil, nil
 // when none of them can take it at all, so the caller balances over every server.
 func (p *Pool) pickLiveLocked(e *streamEntry, f filter, client netip.Addr) (*Lease, error) {
-	ls := p.liveSetLocked(e.origin())
+	ls := p.liveSetOfLocked(e)
 	if st := f.stuck; st != nil && ls.member(st) && f.usable(st) && st.tryTake() {
 		return p.newLease(st, ls.why[st][1], client), nil
 	}
@@ -169,8 +225,14 @@ func (p *Pool) Streams() []StreamInfo {
 }
 
 func (p *Pool) streamInfoLocked(key string, e *streamEntry) StreamInfo {
-	ls := p.liveSetLocked(e.origin())
+	ls := p.liveSetOfLocked(e)
 	info := StreamInfo{Key: key, Origin: ls.origin, Servers: slices.Clone(ls.servers)}
+	newest := e.pubs[len(e.pubs)-1]
+	for _, s := range ls.servers {
+		if _, found := slices.BinarySearch(newest.replicas, s.Name); found && s != ls.origin {
+			info.Replicas = append(info.Replicas, s)
+		}
+	}
 	for _, l := range e.pubs {
 		info.Publishers = append(info.Publishers, Publisher{Owner: l.owner, Client: l.client, Server: l.Server})
 	}
