@@ -33,6 +33,10 @@ type metrics struct {
 	// a client sent, which would let clients mint series.
 	tlsHandshakes *prometheus.CounterVec
 	tlsNotAfter   *prometheus.GaugeVec
+	// commandRelays counts route: command sessions that started relaying,
+	// by how the server's bytes reach the client from then on (see
+	// commandRelayMode): the proof that such a session is spliced again.
+	commandRelays *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer, e *Edge) *metrics {
@@ -74,13 +78,16 @@ func newMetrics(reg prometheus.Registerer, e *Edge) *metrics {
 		tlsNotAfter: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rtmp_edge_tls_cert_not_after_seconds", Help: "Unix time when the first of a TLS listener's certificates expires: renew (and SIGHUP) before it.",
 		}, []string{"listener"}),
+		commandRelays: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rtmp_edge_command_relayed_total", Help: "Sessions routed on their publish/play (route: command) that started relaying, by listener and mode: splice (the reply filter finished, the kernel moves the bytes), copy (the filter finished, a tunnel or TLS conn is copied in user space), filter (the reply filter stays in the server's path).",
+		}, []string{"listener", "mode"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "rtmp_edge_build_info", Help: "Always 1; the labels say which build runs.",
 	}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(buildVersion(), goruntime.Version()).Set(1)
 	reg.MustRegister(m.sessions, m.active, m.rejected, m.serverUp, m.misrouted, m.retries, m.panics, m.queueWaits,
-		m.reloads, m.tlsHandshakes, m.tlsNotAfter, buildInfo, &liveCollector{e: e})
+		m.reloads, m.tlsHandshakes, m.tlsNotAfter, m.commandRelays, buildInfo, &liveCollector{e: e})
 	// The Go runtime and the process (goroutines, descriptors, RSS): what an
 	// operator looks at first when the edge itself is in doubt. Registering
 	// twice (a registry shared with another component) is not an error here.
@@ -205,6 +212,7 @@ func (m *metrics) carriedCounters() map[string]*prometheus.CounterVec {
 		"rtmp_edge_sessions_total": m.sessions, "rtmp_edge_rejected_total": m.rejected,
 		"rtmp_edge_misrouted_total": m.misrouted, "rtmp_edge_dial_failures_total": m.retries,
 		"rtmp_edge_reloads_total": m.reloads, "rtmp_edge_tls_handshakes_total": m.tlsHandshakes,
+		"rtmp_edge_command_relayed_total": m.commandRelays,
 	}
 }
 
@@ -294,6 +302,12 @@ func (m *metrics) sessionEnded(s *session) {
 	m.sessions.WithLabelValues(s.l.cfg.Name, s.proto, s.kindLabel(), s.serverName()).Inc()
 	if s.misrouted {
 		m.misrouted.WithLabelValues(s.l.cfg.Name).Inc()
+	}
+}
+
+func (m *metrics) commandRelayed(listener, mode string) {
+	if m != nil {
+		m.commandRelays.WithLabelValues(listener, mode).Inc()
 	}
 }
 

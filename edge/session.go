@@ -84,6 +84,7 @@ type session struct {
 	command    *amf0.StreamCommand
 	stream     string // routing.StreamKey of the real command, when routed on it
 	misrouted  bool
+	relayMode  string // route: command: how the server's bytes reach the client (commandRelayMode)
 	lease      *routing.Lease
 	serverConn net.Conn // while dialing and replaying
 	relay      *upstream.Relaying
@@ -521,6 +522,9 @@ func (s *session) logEnded(end string) {
 	attrs = append(attrs, s.tls.attrs()...)
 	if s.command != nil {
 		attrs = append(attrs, "command", s.command.Name, "stream", s.command.Stream)
+	}
+	if s.relayMode != "" {
+		attrs = append(attrs, "relay", s.relayMode)
 	}
 	attrs = append(attrs, "misrouted", s.misrouted,
 		"bytes_in", s.counters.ClientToServer.Load(), "bytes_out", s.counters.ServerToClient.Load(),

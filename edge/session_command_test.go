@@ -242,3 +242,42 @@ func TestFilteredConn(t *testing.T) {
 		}
 	}
 }
+
+// The relay mode a command-routed session is counted under follows what the
+// relay is handed: two TCP sockets are spliced, anything else (a tunnel, TLS)
+// is copied, and the server seen through the reply filter is "filter"
+// whatever the client is.
+func TestCommandRelayMode(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	tunnel, other := net.Pipe()
+	defer tunnel.Close()
+	defer other.Close()
+	filtered := &filteredConn{Conn: server}
+	for _, tt := range []struct {
+		client, server net.Conn
+		want           string
+	}{
+		{client, server, "splice"},
+		{tunnel, server, "copy"},
+		{client, filtered, "filter"},
+		{tunnel, filtered, "filter"},
+	} {
+		if got := commandRelayMode(tt.client, tt.server); got != tt.want {
+			t.Errorf("commandRelayMode(%T, %T) = %q, want %q", tt.client, tt.server, got, tt.want)
+		}
+	}
+}
