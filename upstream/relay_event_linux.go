@@ -287,22 +287,33 @@ type evSession struct {
 	lingerUntil int64 // one side's EOF was seen: end at this time unless the other is done first
 }
 
-// evDir is one direction of an evSession.
+// evDir is one direction of an evSession. It is kept small (its side names
+// and counter follow from src) because every idle session holds two.
 type evDir struct {
-	src, dst int // sides
-	from, to string
-	bytes    *atomic.Int64
-	eof      bool // the source ended and the destination's write half is shut
-
 	// Bytes in hand, waiting for the destination: buf[off:n], or inPipe bytes in pipe.
-	buf     *[]byte
-	off, n  int
-	pipe    *evPipe
-	inPipe  int
-	since   int64 // when the destination last took bytes (or the bytes arrived), for WriteTimeout
+	buf    *[]byte
+	pipe   *evPipe
+	off, n int
+	inPipe int
+	since  int64 // when the destination last took bytes (or the bytes arrived), for WriteTimeout
+
+	src     uint8 // sideClient or sideServer; the destination is the other one
+	eof     bool  // the source ended and the destination's write half is shut
 	bursty  bool  // the last read filled its buffer: splice the rest
 	pending bool
 	tee     func([]byte) // RelayConfig.ClientTee (client→server): read and write, never splice (relay_tee.go)
+}
+
+func (d *evDir) dst() int     { return 1 - int(d.src) }
+func (d *evDir) from() string { return sideName[d.src] }
+func (d *evDir) to() string   { return sideName[d.dst()] }
+
+// bytes is the relay counter of d's direction.
+func (s *evSession) bytes(d *evDir) *atomic.Int64 {
+	if d.src == sideClient {
+		return &s.r.counters.ClientToServer
+	}
+	return &s.r.counters.ServerToClient
 }
 
 func (r *relay) eventCapable() bool {
@@ -362,8 +373,7 @@ func (r *relay) toEvent() bool {
 
 func newEvSession(r *relay, p *evPoller, cfd, sfd int) *evSession {
 	s := &evSession{r: r, p: p, fd: [2]int{cfd, sfd}, writable: [2]bool{true, true}}
-	s.dirs[0] = evDir{src: sideClient, dst: sideServer, from: "client", to: "server", bytes: &r.counters.ClientToServer}
-	s.dirs[1] = evDir{src: sideServer, dst: sideClient, from: "server", to: "client", bytes: &r.counters.ServerToClient}
+	s.dirs[0].src, s.dirs[1].src = sideClient, sideServer
 	s.dirs[0].tee = r.tee
 	p.noteTimeouts(r.idle, r.writeTimeout, r.clientLinger, r.serverLinger)
 	return s
@@ -463,24 +473,24 @@ func (s *evSession) pumpDir(d *evDir, now int64) (more bool, err error) {
 	budget := evBudget
 	for {
 		if d.pending {
-			if !s.writable[d.dst] {
+			if !s.writable[d.dst()] {
 				return false, nil
 			}
 			n, err := s.writePending(d)
 			if n > 0 {
-				d.bytes.Add(int64(n))
+				s.bytes(d).Add(int64(n))
 				s.r.lastActivity.Store(now)
 				d.since = now
 				budget -= n
 			}
 			switch {
 			case err == unix.EAGAIN:
-				s.writable[d.dst] = false
+				s.writable[d.dst()] = false
 				return false, nil
 			case err == unix.EINTR:
 				continue
 			case err != nil:
-				return false, &sideError{side: d.to, err: err}
+				return false, &sideError{side: d.to(), err: err}
 			case d.pending:
 				continue // a short write: the next one says EAGAIN or takes more
 			}
@@ -520,7 +530,7 @@ func (s *evSession) fill(d *evDir, now int64) (eof bool, err error) {
 				return false, nil
 			case err != nil:
 				putPipe(p)
-				return false, &sideError{side: d.from, err: os.NewSyscallError("splice", err)}
+				return false, &sideError{side: d.from(), err: os.NewSyscallError("splice", err)}
 			case n == 0:
 				putPipe(p)
 				return true, nil
@@ -542,7 +552,7 @@ func (s *evSession) fill(d *evDir, now int64) (eof bool, err error) {
 		return false, nil
 	case err != nil:
 		smallBufs.Put(b)
-		return false, &sideError{side: d.from, err: os.NewSyscallError("read", err)}
+		return false, &sideError{side: d.from(), err: os.NewSyscallError("read", err)}
 	case n == 0:
 		smallBufs.Put(b)
 		return true, nil
@@ -558,7 +568,7 @@ func (s *evSession) fill(d *evDir, now int64) (eof bool, err error) {
 
 // writePending writes what d holds to its destination.
 func (s *evSession) writePending(d *evDir) (int, error) {
-	dst := s.fd[d.dst]
+	dst := s.fd[d.dst()]
 	if d.buf != nil {
 		n, err := unix.Write(dst, (*d.buf)[d.off:d.n])
 		if n <= 0 {
@@ -598,14 +608,14 @@ func wrapErr(op string, err error) error {
 // other direction goes on; when both have ended, so has the session.
 func (s *evSession) sourceEnded(d *evDir, now int64) error {
 	d.eof = true
-	s.r.setEnd(d.from + " closed")
-	if err := unix.Shutdown(s.fd[d.dst], unix.SHUT_WR); err != nil {
+	s.r.setEnd(d.from() + " closed")
+	if err := unix.Shutdown(s.fd[d.dst()], unix.SHUT_WR); err != nil {
 		return errDone // the destination is gone: the other direction cannot end by itself
 	}
 	if s.dirs[0].eof && s.dirs[1].eof {
 		return errDone
 	}
-	if linger := s.r.lingerAfter(d.from); linger > 0 {
+	if linger := s.r.lingerAfter(d.from()); linger > 0 {
 		s.lingerUntil = now + int64(linger) // see RelayConfig.ClientCloseLinger, ServerCloseLinger
 	}
 	return nil
@@ -635,7 +645,7 @@ func (s *evSession) check(now int64) {
 		}
 		for i := range s.dirs {
 			if d := &s.dirs[i]; err == nil && r.writeTimeout > 0 && d.pending && now-d.since >= int64(r.writeTimeout) {
-				err = &stallError{side: d.to}
+				err = &stallError{side: d.to()}
 			}
 		}
 		if err != nil {
