@@ -60,11 +60,18 @@ type session struct {
 	client      netip.AddrPort
 	local       netip.AddrPort
 	start       time.Time
-	conn        net.Conn
+	// conn is the client conn until the relay owns it (nil from then on,
+	// under mu).
+	conn net.Conn
 	// release frees what the accepting side holds for this conn (its
 	// listener slot); called once, by finish.
 	release func()
-	// ctx bounds the session's dials and queue wait; cancelled by cut and finish.
+	// handOff, when set, tells the accepting side that the relay owns the
+	// conn from now on, and returns the release that replaces the one above
+	// (one that no longer holds the conn).
+	handOff func() (release func())
+	// ctx bounds the session's dials and queue wait; cancelled by cut and
+	// finish, or once the relay started (both nil from then on, under mu).
 	ctx    context.Context
 	cancel context.CancelFunc
 	// counters are the session's bytes, live: the replayed bytes after the
@@ -259,6 +266,17 @@ func (s *session) relayConfig() upstream.RelayConfig {
 func (s *session) startRelayLocked(client, server net.Conn, inspect func([]byte) bool) {
 	s.serverConn = nil
 	s.phase = phaseRelay
+	// What only the set-up needed goes now, before the relay can end: an
+	// idle session holds its bookkeeping and nothing more (the conns belong
+	// to the relay, which lets them go once on the event loop).
+	if s.handOff != nil {
+		s.release, s.handOff = s.handOff(), nil
+	}
+	s.conn = nil
+	if s.cancel != nil {
+		s.cancel()
+		s.ctx, s.cancel = nil, nil
+	}
 	s.relay = upstream.Start(client, server, s.relayConfig(), inspect, func(st upstream.RelayStats) { s.finish(&st, nil) })
 }
 
@@ -423,7 +441,7 @@ func (s *session) cut(reason string) {
 	}
 	relay := s.relay
 	s.mu.Unlock()
-	s.cancel()
+	s.stopSetup()
 	if relay != nil {
 		relay.Close(reason)
 		return
@@ -431,12 +449,24 @@ func (s *session) cut(reason string) {
 	s.closeConns()
 }
 
+// stopSetup cancels the set-up's dials and queue wait, if it still runs.
+func (s *session) stopSetup() {
+	s.mu.Lock()
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
 // closeConns closes the client conn and the media-server conn, if any.
 func (s *session) closeConns() {
-	_ = s.conn.Close()
 	s.mu.Lock()
-	sc := s.serverConn
+	c, sc := s.conn, s.serverConn
 	s.mu.Unlock()
+	if c != nil {
+		_ = c.Close()
+	}
 	if sc != nil {
 		_ = sc.Close()
 	}
@@ -470,7 +500,7 @@ func (s *session) finish(st *upstream.RelayStats, rej *rejection) {
 	lease, cut, phase := s.lease, s.cutReason, s.phase
 	s.mu.Unlock()
 	defer close(s.ended)
-	s.cancel()
+	s.stopSetup()
 	lease.Release()
 	if cut != "" && rej != nil && rej.label != cutLabel(cut) {
 		rej = reject(cutLabel(cut), fmt.Errorf("%s (%s was in progress: %w)", cut, phase, rej.err))

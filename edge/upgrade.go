@@ -323,7 +323,7 @@ func (s *session) finishMoved() {
 	lease := s.lease
 	s.mu.Unlock()
 	defer close(s.ended)
-	s.cancel()
+	s.stopSetup()
 	lease.Release()
 	s.e.sessions.remove(s)
 	if s.release != nil {
