@@ -35,6 +35,7 @@ type composeService struct {
 	Ports    []any             `yaml:"ports"`
 	Profiles []string          `yaml:"profiles"`
 	Sysctls  map[string]string `yaml:"sysctls"`
+	Volumes  []any             `yaml:"volumes"`
 }
 
 type composeNetwork struct {
@@ -235,6 +236,43 @@ func TestComposeMediaConfigs(t *testing.T) {
 		local := filepath.Join("crtmpserver", strings.TrimPrefix(cfg, "/etc/crtmpserver/lab/"))
 		if _, err := os.Stat(local); err != nil {
 			t.Errorf("%s: %s runs %s, which lab/ does not have: %v", name, name, cfg, err)
+		}
+	}
+}
+
+// The three media servers share one volume for flvplayback's mediaFolder, so a
+// play of a file, which the edge balances over all three, finds it on any.
+func TestComposeMediaShareFiles(t *testing.T) {
+	c := loadCompose(t)
+	const folder = "/var/lib/crtmpserver-lab/media"
+	var source string
+	for _, name := range []string{"media01", "media02", "media03"} {
+		found := ""
+		for _, v := range c.Services[name].Volumes {
+			switch v := v.(type) {
+			case string: // short form: volume:path[:mode]
+				parts := strings.Split(v, ":")
+				if len(parts) >= 2 && parts[1] == folder {
+					found = parts[0]
+				}
+			case map[string]any: // long form
+				if fmt.Sprint(v["target"]) == folder {
+					found = fmt.Sprint(v["source"])
+				}
+			}
+		}
+		switch {
+		case found == "":
+			t.Errorf("%s: no volume at %s (volumes %v)", name, folder, c.Services[name].Volumes)
+		case source == "":
+			source = found
+		case found != source:
+			t.Errorf("%s mounts %q at %s, another server %q: they must share one", name, found, folder, source)
+		}
+	}
+	for _, file := range []string{"crtmpserver/media.lua", "crtmpserver/media03.lua"} {
+		if !slices.Contains(luaFacts(t, file), "mediaFolder flvplayback "+folder) {
+			t.Errorf("%s: flvplayback's mediaFolder is not %s, the shared volume", file, folder)
 		}
 	}
 }

@@ -57,11 +57,13 @@ type edgeFile struct {
 	} `yaml:"listeners"`
 	Backends []struct {
 		Name    string `yaml:"name"`
+		Route   string `yaml:"route"`
 		Source  string `yaml:"source"`
 		Servers []struct {
-			Name    string `yaml:"name"`
-			Address string `yaml:"address"`
-			Upload  bool   `yaml:"upload"`
+			Name         string   `yaml:"name"`
+			Address      string   `yaml:"address"`
+			Upload       bool     `yaml:"upload"`
+			ReplicatesTo []string `yaml:"replicates_to"`
 		} `yaml:"servers"`
 	} `yaml:"backends"`
 }
@@ -95,6 +97,12 @@ func TestEdgeConfigMatchesTopology(t *testing.T) {
 		t.Fatalf("want one backend, got %d", len(cfg.Backends))
 	}
 	b := cfg.Backends[0]
+	// Players of a live stream must go to a server that has it: with
+	// crtmpserver that is where the publish went, which only routing on the
+	// real publish/play knows.
+	if b.Route != "command" {
+		t.Errorf("backend route = %q, want command (players of a live stream go where it is live)", b.Route)
+	}
 	if b.Source != "clientip" {
 		t.Errorf("backend source = %q, want clientip (transparent mode)", b.Source)
 	}
@@ -108,6 +116,11 @@ func TestEdgeConfigMatchesTopology(t *testing.T) {
 		servers[s.Name] = ap
 		if wantUpload := s.Name == "media03"; s.Upload != wantUpload {
 			t.Errorf("server %s: upload = %v; media03, and only media03, takes the uploads", s.Name, s.Upload)
+		}
+		// replicates_to claims every stream published there is live on the
+		// others; crtmpserver pushes only the streams its configuration names.
+		if len(s.ReplicatesTo) != 0 {
+			t.Errorf("server %s: replicates_to %v, which crtmpserver's proxypublish cannot make true", s.Name, s.ReplicatesTo)
 		}
 	}
 	for name, addr := range topo.media {

@@ -58,7 +58,11 @@ for _, app in ipairs(c.applications) do
 	if app.abortOnConnectError ~= nil then
 		print("abortOnConnectError " .. app.name .. " " .. type(app.abortOnConnectError))
 	end
-	for _, ts in ipairs(app.targetServers or {}) do print("target " .. app.name .. " " .. ts.targetUri) end
+	if app.mediaFolder ~= nil then print("mediaFolder " .. app.name .. " " .. app.mediaFolder) end
+	for _, ts in ipairs(app.targetServers or {}) do
+		-- crtmpserver pushes nothing for an entry without localStreamName.
+		print("target " .. app.name .. " " .. ts.targetUri .. " " .. tostring(ts.localStreamName))
+	end
 end
 `
 
@@ -89,12 +93,14 @@ func TestLuaConfigContents(t *testing.T) {
 			// appselector hands each connection to the application its connect names ...
 			"app appselector default=true validateHandshake=false",
 			"acceptor appselector 0.0.0.0:1935 inboundRtmp",
-			// ... and "live" is proxypublish, which forwards only its own streams.
+			// ... and "live" is proxypublish, which forwards only its own streams,
+			// and of those only the ones an entry names (localStreamName): the
+			// lab's live/demo, to media01 and media02.
 			"app proxypublish default=false validateHandshake=false",
 			"alias proxypublish live",
 			"abortOnConnectError proxypublish boolean", // proxypublish refuses to start otherwise
-			fmt.Sprintf("target proxypublish rtmp://%s:1935/live", topo.media["media01"]),
-			fmt.Sprintf("target proxypublish rtmp://%s:1935/live", topo.media["media02"]),
+			fmt.Sprintf("target proxypublish rtmp://%s:1935/live demo", topo.media["media01"]),
+			fmt.Sprintf("target proxypublish rtmp://%s:1935/live demo", topo.media["media02"]),
 			"app flvplayback default=false validateHandshake=false",
 		}},
 	}
@@ -104,6 +110,12 @@ func TestLuaConfigContents(t *testing.T) {
 			for _, w := range append(common, tc.want...) {
 				if !slices.Contains(facts, w) {
 					t.Errorf("%s: missing %q; it says:\n%s", tc.file, w, strings.Join(facts, "\n"))
+				}
+			}
+			// Every push names its stream (an entry without one pushes nothing).
+			for _, f := range facts {
+				if strings.HasPrefix(f, "target ") && strings.HasSuffix(f, " nil") {
+					t.Errorf("%s: %q has no localStreamName: crtmpserver would push nothing", tc.file, f)
 				}
 			}
 			// Exactly one acceptor on 1935, and only one default application.

@@ -1,4 +1,4 @@
-# The crtmpserver media servers of the docker-compose lab (docker-compose.yml; lab/README.md).
+# The crtmpserver media servers of the docker-compose lab (docker-compose.yml; README, "The docker-compose lab").
 # Build context: lab/ . Debian 12 has no crtmpserver package; Ubuntu 22.04 has 1.0~dfsg
 # (package crtmpserver, universe).
 FROM ubuntu:22.04
@@ -17,6 +17,7 @@ RUN set -e; \
 		test -f "$apps/$app/lib$app.so" || { echo "crtmpserver application $app missing in $apps" >&2; exit 1; }; \
 	done; \
 	mkdir -p /usr/local/lib/crtmpserver-lab /var/lib/crtmpserver-lab/media; \
+	chown 65534:65534 /var/lib/crtmpserver-lab/media; \
 	ln -s "$apps" /usr/local/lib/crtmpserver-lab/applications; \
 	test -x /usr/sbin/crtmpserver
 COPY crtmpserver/ /etc/crtmpserver/lab/

@@ -1,6 +1,7 @@
 -- crtmpserver configuration of media01 and media02 in the docker-compose lab
--- (docker-compose.yml, lab/README.md). They serve plays, and receive what
--- media03 pushes to them (media03.lua), in the application "live".
+-- (docker-compose.yml, README "The docker-compose lab"). They serve plays:
+-- live/demo, which media03 pushes to them (media03.lua), in the application
+-- "live", and the files of the volume the three share (mediaFolder).
 --
 -- Structure: the packaged crtmpserver.lua / configs/flvplayback.lua of
 -- crtmpserver 1.0 (Ubuntu 22.04's package). CI parses this
@@ -18,7 +19,8 @@ configuration=
 			name="console appender",
 			type="console",
 			-- 3 = INFO: keeps "Inbound connection accepted: (Far: <peer ip>:<port>; ...)",
-			-- the line that shows each client's own address (peers.md §1.5).
+			-- the line that shows each connection's TCP peer: with the edge in
+			-- transparent mode, the client's own address.
 			level=3
 		},
 	},
@@ -56,6 +58,7 @@ configuration=
 			keyframeSeek=false,
 			seekGranularity=1.5,
 			clientSideBuffer=12,
+			-- docker-compose.yml mounts one volume here on all three servers.
 			mediaFolder="/var/lib/crtmpserver-lab/media",
 		},
 	}

@@ -1,15 +1,22 @@
 -- crtmpserver configuration of media03 in the docker-compose lab
--- (docker-compose.yml, lab/README.md): the upload server. The edge sends every
--- publish to media03 (upload: true in lab/edge.yaml); crtmpserver's
--- proxypublish application pushes each stream published to it on to media01
--- and media02, the way the reference cluster "synchronises" uploads
--- (BaseClientApplication::PushLocalStream in crtmpserver's source).
+-- (docker-compose.yml, README "The docker-compose lab"): the upload server.
+-- The edge sends every publish to media03 (upload: true in lab/edge.yaml).
+--
+-- What crtmpserver's proxypublish application can and cannot do (read in its
+-- source and run against it): it pushes a stream published here on to another
+-- server only when a targetServers entry names that stream with
+-- localStreamName; an entry without one logs "Invalid local stream name" and
+-- pushes nothing. And it pushes again to a target that restarted only if the
+-- publisher reconnects (keepAlive retries a dropped push once). So media03
+-- pushes the lab's own stream, live/demo, to media01 and media02, one entry
+-- per (stream, server); every other upload lives on media03 alone, and the
+-- edge (route: command) sends its players there.
 --
 -- proxypublish forwards only the streams registered in its own application,
 -- so it is the one called "live" here, and appselector (the default
--- application, peers.md §1.3) hands each connection to the application its
--- connect command names. flvplayback keeps "vod". CI parses this file with
--- `luac5.1 -p` (go test ./lab/); only the containers run it.
+-- application) hands each connection to the application its connect command
+-- names. flvplayback keeps "vod". CI parses this file with `luac5.1 -p` and
+-- runs it with lua5.1 (go test ./lab/); only the containers run crtmpserver.
 configuration=
 {
 	-- Stay in the foreground: the container's main process.
@@ -49,7 +56,7 @@ configuration=
 		},
 		{
 			name="proxypublish",
-			description="Takes the uploads and pushes them to media01 and media02",
+			description="Takes the uploads; pushes live/demo on to media01 and media02",
 			protocol="dynamiclinklibrary",
 			aliases=
 			{
@@ -57,19 +64,24 @@ configuration=
 			},
 			validateHandshake=false,
 			-- A push that fails (media01 restarting) must not end the upload:
-			-- media03 still serves it, and keepAlive retries the push.
+			-- media03 still serves it. keepAlive retries a dropped push once;
+			-- a target that comes back later gets the stream again only
+			-- when the publisher reconnects.
 			abortOnConnectError=false,
 			targetServers=
 			{
+				-- One entry per (stream, server): localStreamName is required for
+				-- a push to happen at all. The target gets the same application
+				-- and stream name (targetStreamName defaults to the local one).
 				{
-					-- Same application and stream name on the target (the
-					-- stream name defaults to the local one).
 					targetUri="rtmp://198.18.2.11:1935/live",
+					localStreamName="demo",
 					targetStreamType="live",
 					keepAlive=true
 				},
 				{
 					targetUri="rtmp://198.18.2.12:1935/live",
+					localStreamName="demo",
 					targetStreamType="live",
 					keepAlive=true
 				},
