@@ -1,4 +1,4 @@
-# The ffmpeg client of the docker-compose lab (profile "client"; lab/README.md).
+# The ffmpeg client of the docker-compose lab (profile "client"; README, "The docker-compose lab").
 # Build context: lab/ . Debian's ffmpeg, the one the integration tests use.
 FROM debian:12-slim
 RUN apt-get update \

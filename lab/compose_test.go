@@ -198,10 +198,26 @@ func loadTopology(t *testing.T) topology {
 			t.Errorf("%s: EDGE_ADDR = %q, want the edge's media address %s (its default route)", name, got, topo.edgeMedia)
 		}
 	}
-	if client := c.Services["client"]; len(client.Networks) != 1 {
-		t.Errorf("client: networks %v; the client sits on the clients network only", client.Networks)
-	} else if _ = addr("client", "clients"); client.Environment["EDGE"] != topo.edgeClients.String() {
+	// The client reaches the edge on the clients network, and each media server
+	// directly on the media network (lab/client.sh plays from every one).
+	client := c.Services["client"]
+	if len(client.Networks) != 2 {
+		t.Errorf("client: networks %v; the client sits on the clients network, and on the media network for its direct plays", client.Networks)
+	}
+	_ = addr("client", "clients")
+	clientMedia := addr("client", "media")
+	if client.Environment["EDGE"] != topo.edgeClients.String() {
 		t.Errorf("client: EDGE = %q, want the edge's clients address %s", client.Environment["EDGE"], topo.edgeClients)
+	}
+	var wantMedia []string
+	for _, name := range []string{"media01", "media02", "media03"} {
+		if topo.media[name] == clientMedia {
+			t.Errorf("client and %s share %s", name, clientMedia)
+		}
+		wantMedia = append(wantMedia, name+"="+topo.media[name].String())
+	}
+	if got, want := client.Environment["MEDIA"], strings.Join(wantMedia, " "); got != want {
+		t.Errorf("client: MEDIA = %q, want %q: it must play from every media server", got, want)
 	}
 	return topo
 }

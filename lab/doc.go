@@ -1,6 +1,7 @@
 // Package lab holds the docker-compose lab of rtmp-edge (docker-compose.yml at
-// the top of the repository; lab/README.md): the edge and crtmpserver images,
-// their configurations and start scripts, and transparent-setup.sh, the
+// the top of the repository; the README's section "The docker-compose lab"):
+// the edge and crtmpserver images, their configurations and start scripts, the
+// client check, and transparent-setup.sh, the
 // nftables and policy-routing set-up of transparent mode that both the edge
 // container and the network-namespace lab in integration/ run.
 //

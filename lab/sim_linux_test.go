@@ -5,6 +5,7 @@ package lab
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,9 +21,14 @@ import (
 // media-route.sh and client.sh — with the real rtmp-edge, in network
 // namespaces shaped like docker-compose.yml's networks. Docker is not
 // available in CI, and crtmpserver is not in Debian 12, so nginx-rtmp stands
-// in for the three media servers: one namespace carrying the three media
-// addresses. Its access log must name the client's own address for both the
-// upload and the plays — the point of the lab.
+// in for the three media servers: one nginx per media address, in one
+// namespace whose bridge is the media network, media03's nginx pushing what it
+// receives to media01 and media02 as media03's proxypublish pushes live/demo.
+// The checks: client.sh's plays through the edge and from every server pass;
+// the edge sent the upload and the plays of the live stream to media03 (route:
+// command), the server that has it; media03's access log names the client's
+// own address for both (the point of transparent mode); and client.sh fails,
+// naming the server, when a server lacks the stream.
 func TestLabInNamespaces(t *testing.T) {
 	needTool(t, "ffmpeg", "apt-get install -y ffmpeg")
 	nginx := needTool(t, "nginx", "apt-get install -y nginx libnginx-mod-rtmp")
@@ -53,21 +59,34 @@ func TestLabInNamespaces(t *testing.T) {
 	copyFile(t, "edge.yaml", cfg, 0o644)
 
 	clientNS, edgeNS, mediaNS := newNetns(t), newNetns(t), newNetns(t)
-	const clientAddr = "198.18.1.10" // docker-compose.yml's client
+	// docker-compose.yml's client: its clients address, and its media address
+	// for the direct plays.
+	const clientAddr, clientMediaAddr = "198.18.1.10", "198.18.2.10"
+	// A media server with no stream at all: client.sh must fail on it.
+	const emptyAddr = "198.18.2.14"
 	clientGW := topo.edgeClients.String()
-	for _, c := range [][]string{
+	cmds := [][]string{
 		{"link", "add", "c0", "netns", clientNS, "type", "veth", "peer", "name", "e0", "netns", edgeNS},
 		{"link", "add", "m0", "netns", mediaNS, "type", "veth", "peer", "name", "e1", "netns", edgeNS},
+		{"link", "add", "c1", "netns", clientNS, "type", "veth", "peer", "name", "m1", "netns", mediaNS},
+		// The media network is one segment (docker's bridge): the edge, the
+		// client's second address and the media servers.
+		{"-n", mediaNS, "link", "add", "br0", "type", "bridge"},
+		{"-n", mediaNS, "link", "set", "m0", "master", "br0"},
+		{"-n", mediaNS, "link", "set", "m1", "master", "br0"},
 		{"-n", clientNS, "addr", "add", clientAddr + "/24", "dev", "c0"},
+		{"-n", clientNS, "addr", "add", clientMediaAddr + "/24", "dev", "c1"},
 		{"-n", edgeNS, "addr", "add", clientGW + "/24", "dev", "e0"},
 		{"-n", edgeNS, "addr", "add", topo.edgeMedia.String() + "/24", "dev", "e1"},
-		{"-n", mediaNS, "addr", "add", topo.media["media01"].String() + "/24", "dev", "m0"},
-		{"-n", mediaNS, "addr", "add", topo.media["media02"].String() + "/24", "dev", "m0"},
-		{"-n", mediaNS, "addr", "add", topo.media["media03"].String() + "/24", "dev", "m0"},
-	} {
+		{"-n", mediaNS, "addr", "add", emptyAddr + "/24", "dev", "br0"},
+	}
+	for _, name := range []string{"media01", "media02", "media03"} {
+		cmds = append(cmds, []string{"-n", mediaNS, "addr", "add", topo.media[name].String() + "/24", "dev", "br0"})
+	}
+	for _, c := range cmds {
 		mustRun(t, ".", nil, "ip", c...)
 	}
-	for ns, links := range map[string][]string{clientNS: {"lo", "c0"}, edgeNS: {"lo", "e0", "e1"}, mediaNS: {"lo", "m0"}} {
+	for ns, links := range map[string][]string{clientNS: {"lo", "c0", "c1"}, edgeNS: {"lo", "e0", "e1"}, mediaNS: {"lo", "m0", "m1", "br0"}} {
 		for _, l := range links {
 			mustRun(t, ".", nil, "ip", "-n", ns, "link", "set", l, "up")
 		}
@@ -76,13 +95,19 @@ func TestLabInNamespaces(t *testing.T) {
 	// docker-compose.yml's sysctl for the edge.
 	setRPFilter(t, edgeNS, "2")
 
-	// The media side: media-route.sh, then nginx-rtmp on the three addresses.
+	// The media side: media-route.sh, then one nginx-rtmp per address.
 	out := mustInNetns(t, mediaNS, []string{"EDGE_ADDR=" + topo.edgeMedia.String()}, "sh", "media-route.sh")
 	if !strings.Contains(out, "default via "+topo.edgeMedia.String()) {
 		t.Fatalf("media-route.sh said %q, want the default route via %s", out, topo.edgeMedia)
 	}
-	accessLog := filepath.Join(dir, "rtmp-access.log")
-	nginxConf := writeFile(t, "nginx.conf", strings.NewReplacer("DIR", dir, "MODULE", rtmpModule).Replace(`
+	accessLog := map[string]string{}
+	startNginx := func(name, addr, extra string) *process {
+		d := filepath.Join(dir, name)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		accessLog[name] = filepath.Join(d, "rtmp-access.log")
+		conf := writeFile(t, name+".conf", strings.NewReplacer("DIR", d, "MODULE", rtmpModule, "ADDR", addr, "EXTRA", extra).Replace(`
 load_module MODULE;
 worker_processes 1;
 daemon off;
@@ -92,12 +117,23 @@ events { worker_connections 256; }
 rtmp {
 	access_log DIR/rtmp-access.log;
 	server {
-		listen 1935;
-		application live { live on; }
+		listen ADDR:1935;
+		application live { live on; EXTRA }
 	}
 }
 `))
-	startInNetns(t, mediaNS, nil, nginx, "-c", nginxConf)
+		return startInNetns(t, mediaNS, nil, nginx, "-c", conf)
+	}
+	nginxes := map[string]*process{
+		topo.media["media01"].String(): startNginx("media01", topo.media["media01"].String(), ""),
+		topo.media["media02"].String(): startNginx("media02", topo.media["media02"].String(), ""),
+		topo.media["media03"].String(): startNginx("media03", topo.media["media03"].String(),
+			fmt.Sprintf("push rtmp://%s:1935/live; push rtmp://%s:1935/live;", topo.media["media01"], topo.media["media02"])),
+		emptyAddr: startNginx("empty", emptyAddr, ""),
+	}
+	for addr, p := range nginxes {
+		waitListening(t, mediaNS, addr+":1935 ", p)
+	}
 
 	// The edge: the container's entrypoint, with local paths and nobody.
 	edgeOut := startInNetns(t, edgeNS, []string{
@@ -118,41 +154,91 @@ rtmp {
 		}
 	}
 
-	// The client: publish, play over rtmp and rtmpt.
-	r := inNetns(t, clientNS, []string{"EDGE=" + clientGW}, "sh", "client.sh")
+	// The client: publish, play through the edge over rtmp and rtmpt and
+	// from each media server (client.sh's default MEDIA is the compose
+	// file's, which loadTopology checked). Three attempts per play, so that
+	// a server without the stream fails client.sh well within commandTimeout.
+	r := inNetns(t, clientNS, []string{"EDGE=" + clientGW, "ATTEMPTS=3"}, "sh", "client.sh")
 	if r.err != nil {
 		t.Fatalf("client.sh: %v\n%s\n%s\nedge log:\n%s", r.err, r.stdout, r.stderr, edgeOut.String())
 	}
-
-	// nginx logs a session when it ends; the upload ends as client.sh exits.
-	var log []byte
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
-	for ctx.Err() == nil {
-		if log, err = os.ReadFile(accessLog); err == nil && bytes.Contains(log, []byte(" PUBLISH ")) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(100 * time.Millisecond):
+	for _, name := range []string{"edge-rtmp", "edge-rtmpt", "media01", "media02", "media03"} {
+		if !strings.Contains(r.stdout, "client.sh: "+name+": played ") {
+			t.Errorf("client.sh did not play from %s:\n%s", name, r.stdout)
 		}
 	}
-	for _, want := range []string{"PUBLISH", "PLAY"} {
-		found := false
-		for _, line := range strings.Split(string(log), "\n") {
-			if strings.Contains(line, " "+want+" ") {
-				found = true
-				if !strings.HasPrefix(line, clientAddr+" ") {
-					t.Errorf("media server logged a %s from someone other than the client %s: %q", want, clientAddr, line)
-				}
+
+	// nginx logs a session when it ends; the upload ends as client.sh exits.
+	logs := map[string]string{}
+	for name := range accessLog {
+		logs[name] = waitLog(t, accessLog[name], " PUBLISH ", name != "empty")
+	}
+	// media03 got the upload and the plays through the edge (the stream was
+	// live there and nowhere else the edge knows of), each from the client's
+	// own address, and client.sh's direct play from its media address.
+	count := func(log, kind, from string) (n int) {
+		for _, line := range strings.Split(log, "\n") {
+			if strings.Contains(line, " "+kind+" ") && strings.HasPrefix(line, from+" ") {
+				n++
 			}
 		}
-		if !found {
-			t.Errorf("no %s in the media server's access log:\n%s", want, log)
+		return n
+	}
+	if n := strings.Count(logs["media03"], " PUBLISH "); n != 1 || count(logs["media03"], "PUBLISH", clientAddr) != 1 {
+		t.Errorf("media03: want one publish, from the client %s:\n%s", clientAddr, logs["media03"])
+	}
+	edgePlays, directPlays := count(logs["media03"], "PLAY", clientAddr), count(logs["media03"], "PLAY", clientMediaAddr)
+	if edgePlays < 2 || directPlays < 1 || edgePlays+directPlays != strings.Count(logs["media03"], " PLAY ") {
+		t.Errorf("media03: %d plays from the client %s (want the two through the edge) and %d from %s (want the direct one), and none from elsewhere:\n%s",
+			edgePlays, clientAddr, directPlays, clientMediaAddr, logs["media03"])
+	}
+	// media01 and media02 got the stream from media03's push, and only the
+	// client's direct play: the edge sent no player there.
+	for _, name := range []string{"media01", "media02"} {
+		if plays, direct := strings.Count(logs[name], " PLAY "), count(logs[name], "PLAY", clientMediaAddr); direct < 1 || plays != direct {
+			t.Errorf("%s: %d plays, %d of them client.sh's direct ones from %s; want only those (players of a live stream go where it is live):\n%s",
+				name, plays, direct, clientMediaAddr, logs[name])
 		}
 	}
 	if !strings.Contains(edgeOut.String(), `"client":"`+clientAddr+`:`) {
 		t.Errorf("the edge logged no session of client %s:\n%s", clientAddr, edgeOut.String())
+	}
+
+	// A server without the stream fails the check, by name. One attempt: a
+	// live play of a stream nginx-rtmp does not have waits until -rw_timeout.
+	r = inNetns(t, clientNS, []string{"EDGE=" + clientGW, "MEDIA=media03=" + topo.media["media03"].String() + " empty=" + emptyAddr, "ATTEMPTS=1"}, "sh", "client.sh")
+	if r.err == nil {
+		t.Fatalf("client.sh passed although %s has no stream:\n%s", emptyAddr, r.stdout)
+	}
+	if !strings.Contains(r.stderr, "FAILED: no video from: empty") {
+		t.Errorf("client.sh failed without naming the server that lacks the stream:\n%s\n%s", r.stdout, r.stderr)
+	}
+}
+
+// waitLog waits (bounded) until an nginx access log holds want, and returns
+// what it holds; a log that need not get there is read once the wait is up.
+func waitLog(t *testing.T, path, want string, must bool) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	if !must {
+		ctx, cancel = context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+	}
+	var data []byte
+	for {
+		data, _ = os.ReadFile(path)
+		if bytes.Contains(data, []byte(want)) {
+			return string(data)
+		}
+		select {
+		case <-ctx.Done():
+			if must {
+				t.Errorf("%s: no %q:\n%s", path, want, data)
+			}
+			return string(data)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }
 
