@@ -1,4 +1,4 @@
-# The edge of the docker-compose lab (docker-compose.yml; lab/README.md).
+# The edge of the docker-compose lab (docker-compose.yml; README, "The docker-compose lab").
 # Build context: the repository root (`docker compose build edge`, or
 #   docker build -f lab/edge.Dockerfile .).
 
