@@ -67,6 +67,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		idle       = fs.Bool("idle", false, "publishers publish and then send nothing (mostly idle sessions)")
 		reconnect  = fs.Bool("reconnect", false, "each client sets up sessions in a loop (measures session rate)")
 		hold       = fs.Duration("hold", 0, "with -reconnect: how long each session stays up")
+		readBuf    = fs.Int("read-buffer", 0, "each client's read buffer in bytes; 0 = 64 KiB (a few KiB hold 10k slow players cheaply)")
 		poll       = fs.Duration("rtmpt-poll", 0, "rtmpt clients: wait between empty polls (0 = 10ms); real players back off to ~0.5s when idle")
 		progress   = fs.Duration("progress", time.Second, "progress line interval on stderr; 0 = none")
 		jsonOut    = fs.Bool("json", false, "print the summary as JSON on stdout")
@@ -87,7 +88,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg.FPS, cfg.GOP, cfg.ChunkSize = *fps, *gop, *chunk
 	cfg.Ramp, cfg.Duration, cfg.ConnectTimeout = *ramp, *duration, *timeout
 	cfg.Idle, cfg.Reconnect, cfg.Hold, cfg.Progress = *idle, *reconnect, *hold, *progress
-	cfg.RTMPTPoll = *poll
+	cfg.RTMPTPoll, cfg.ReadBuffer = *poll, *readBuf
 	sum, err := load.Run(ctx, cfg, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "rtmp-bench:", err)

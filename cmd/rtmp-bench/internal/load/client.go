@@ -116,7 +116,11 @@ func (c *client) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rc := rtmpraw.NewConn(nc)
+	rbuf := c.cfg.ReadBuffer
+	if rbuf <= 0 {
+		rbuf = rtmpraw.DefaultReadBuffer
+	}
+	rc := rtmpraw.NewConnSize(nc, rbuf)
 	defer rc.Close()
 	stop := context.AfterFunc(ctx, func() { _ = rc.Close() })
 	defer stop()
@@ -171,13 +175,20 @@ func (c *client) session(ctx context.Context) error {
 	return err
 }
 
-// play reads until the connection ends, recording the first media packet.
+// play reads until the connection ends, recording the first media packet
+// and when media last arrived (a player that got its first packets and then
+// starved is not "receiving media" at the end of the run).
 func (c *client) play(ctx context.Context, rc *rtmpraw.Conn, start time.Time) error {
 	recorded := false
+	var seen uint64
 	for {
-		if !recorded && rc.MediaMessages > 0 {
-			recorded = true
-			c.st.addFirstPacket(rc.FirstMediaAt.Sub(start))
+		if rc.MediaMessages != seen {
+			seen = rc.MediaMessages
+			c.st.lastMedia.Store(time.Now().UnixNano())
+			if !recorded {
+				recorded = true
+				c.st.addFirstPacket(rc.FirstMediaAt.Sub(start))
+			}
 		}
 		if _, err := rc.ReadMessage(); err != nil {
 			return fmt.Errorf("play read: %w", err)

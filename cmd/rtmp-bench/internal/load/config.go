@@ -41,6 +41,7 @@ type Config struct {
 	Reconnect      bool          // each client sets up sessions in a loop (session rate)
 	Hold           time.Duration // with Reconnect: how long a session stays after setup
 	RTMPTPoll      time.Duration // rtmpt clients: wait between empty polls; 0 = the rtmpt package default
+	ReadBuffer     int           // each client's read buffer in bytes; 0 = rtmpraw.DefaultReadBuffer
 
 	Progress time.Duration // progress line interval; 0 = none
 }
@@ -77,6 +78,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: negative bitrate, ramp or hold", ErrBadConfig)
 	case c.ChunkSize > 0xffffff:
 		return fmt.Errorf("%w: chunk size %d", ErrBadConfig, c.ChunkSize)
+	case c.ReadBuffer < 0 || c.ReadBuffer > 16<<20:
+		return fmt.Errorf("%w: read buffer %d not in [0, 16 MiB]", ErrBadConfig, c.ReadBuffer)
 	}
 	return nil
 }

@@ -203,6 +203,26 @@ func TestRunPlayersAgainstSource(t *testing.T) {
 	}
 }
 
+// Players with a small read buffer (the 10k-player load's) still read the
+// stream, and are counted as fed at the end of the run; players that never
+// get media (the sink sends Play.Start and nothing) are not.
+func TestPlayersAtEnd(t *testing.T) {
+	_, addr := startBenchServer(t, true)
+	sum := runLoad(t, Config{PublishTargets: targets(t, "rtmp://"+addr+"/live"), Streams: 2, Players: 2,
+		ReadBuffer: 4096, Duration: 3 * time.Second})
+	if sum.PlayersMedia != 4 || sum.PlayersAtEnd != 4 {
+		t.Errorf("source: players with media %d, at the end %d; want 4, 4", sum.PlayersMedia, sum.PlayersAtEnd)
+	}
+	_, addr = startBenchServer(t, false)
+	sum = runLoad(t, Config{PublishTargets: targets(t, "rtmp://"+addr+"/live"), Streams: 1, Players: 2})
+	if sum.PlayersUp != 2 || sum.PlayersMedia != 0 || sum.PlayersAtEnd != 0 {
+		t.Errorf("sink: players up %d, with media %d, at the end %d; want 2, 0, 0", sum.PlayersUp, sum.PlayersMedia, sum.PlayersAtEnd)
+	}
+	if err := (&Config{PublishTargets: targets(t, "rtmp://"+addr+"/live"), Players: 1, Duration: time.Second, ReadBuffer: -1}).Validate(); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("negative read buffer: err = %v, want ErrBadConfig", err)
+	}
+}
+
 // Publishers and players through a real media server (go-rtmp underneath):
 // a second implementation reading this package's chunks.
 func TestRunThroughMediaServer(t *testing.T) {

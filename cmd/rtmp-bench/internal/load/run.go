@@ -18,12 +18,15 @@ const (
 
 // Summary is the result of a run; -json prints it as is.
 type Summary struct {
-	DurationS    float64           `json:"duration_s"`
-	Publishers   int               `json:"publishers"`    // configured
-	Players      int               `json:"players"`       // configured, all streams
-	PublishersUp int               `json:"publishers_up"` // publishers that set up at least one session
-	PlayersUp    int               `json:"players_up"`
-	PlayersMedia int               `json:"players_with_media"` // players that received media
+	DurationS    float64 `json:"duration_s"`
+	Publishers   int     `json:"publishers"`    // configured
+	Players      int     `json:"players"`       // configured, all streams
+	PublishersUp int     `json:"publishers_up"` // publishers that set up at least one session
+	PlayersUp    int     `json:"players_up"`
+	PlayersMedia int     `json:"players_with_media"` // players that received media
+	// PlayersAtEnd counts the players that received a media message in the
+	// last MediaAtEndWindow of the run: still fed when it ended, not only once.
+	PlayersAtEnd int               `json:"players_media_at_end"`
 	Sessions     uint64            `json:"sessions"`
 	SessionRate  float64           `json:"sessions_per_s"`
 	BytesOut     uint64            `json:"bytes_out"`
@@ -104,6 +107,12 @@ func Run(ctx context.Context, cfg Config, progress io.Writer) (*Summary, error) 
 	return summarize(clients, time.Since(start)), nil
 }
 
+// MediaAtEndWindow is how recent a player's last media message must be, at
+// the end of the run, for Summary.PlayersAtEnd. A live stream has several
+// messages a second; two seconds leaves room for a keyframe burst and a
+// loaded machine's scheduling, not for a starved player.
+const MediaAtEndWindow = 2 * time.Second
+
 // plan lays out the clients: one publisher per stream up to Publishers, then
 // Players per stream; targets and source addresses are cycled.
 func plan(cfg *Config) []*client {
@@ -181,6 +190,7 @@ func reportProgress(ctx context.Context, clients []*client, start time.Time, eve
 
 func summarize(clients []*client, elapsed time.Duration) *Summary {
 	s := &Summary{DurationS: elapsed.Seconds(), Errors: map[string]uint64{}}
+	recent := time.Now().Add(-MediaAtEndWindow).UnixNano()
 	var connects, firsts []time.Duration
 	for _, c := range clients {
 		st := c.st
@@ -215,6 +225,9 @@ func summarize(clients []*client, elapsed time.Duration) *Summary {
 			if cs.FirstPacketMs > 0 {
 				s.PlayersMedia++
 			}
+			if st.lastMedia.Load() >= recent {
+				s.PlayersAtEnd++
+			}
 		}
 		s.Sessions += cs.Sessions
 		s.BytesOut += cs.BytesOut
@@ -233,7 +246,7 @@ func summarize(clients []*client, elapsed time.Duration) *Summary {
 func (s *Summary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "duration      %.1fs\n", s.DurationS)
 	fmt.Fprintf(w, "publishers    %d/%d set up\n", s.PublishersUp, s.Publishers)
-	fmt.Fprintf(w, "players       %d/%d set up, %d received media\n", s.PlayersUp, s.Players, s.PlayersMedia)
+	fmt.Fprintf(w, "players       %d/%d set up, %d received media, %d still at the end\n", s.PlayersUp, s.Players, s.PlayersMedia, s.PlayersAtEnd)
 	fmt.Fprintf(w, "sessions      %d (%.1f/s)\n", s.Sessions, s.SessionRate)
 	fmt.Fprintf(w, "sent          %d bytes (%.2f Mbit/s)\n", s.BytesOut, s.OutMbps)
 	fmt.Fprintf(w, "received      %d bytes (%.2f Mbit/s)\n", s.BytesIn, s.InMbps)

@@ -82,6 +82,7 @@ type clientStats struct {
 	bytesIn   atomic.Uint64
 	sessions  atomic.Uint64 // sessions that reached publish/play
 	connected atomic.Bool   // a session is set up now
+	lastMedia atomic.Int64  // players: when the last media message arrived (UnixNano); 0 = never
 
 	mu           sync.Mutex
 	connectTimes []time.Duration

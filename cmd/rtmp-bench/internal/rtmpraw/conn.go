@@ -47,9 +47,18 @@ type Conn struct {
 	FirstMediaAt  time.Time
 }
 
-// NewConn wraps nc; the read buffer is 64 KiB.
-func NewConn(nc net.Conn) *Conn {
-	return &Conn{nc: nc, R: NewReader(bufio.NewReaderSize(nc, 64<<10)), ChunkSize: 128}
+// DefaultReadBuffer is the read buffer of NewConn: large enough that a
+// publisher-side reader or a fast player takes many chunks per read.
+const DefaultReadBuffer = 64 << 10
+
+// NewConn wraps nc with a DefaultReadBuffer read buffer.
+func NewConn(nc net.Conn) *Conn { return NewConnSize(nc, DefaultReadBuffer) }
+
+// NewConnSize wraps nc with a read buffer of size bytes (at least 16, as
+// bufio allows). Ten thousand players of a 256 kbit/s stream need no more
+// than a few KiB each; 64 KiB each would be 640 MB of client memory.
+func NewConnSize(nc net.Conn, size int) *Conn {
+	return &Conn{nc: nc, R: NewReader(bufio.NewReaderSize(nc, size)), ChunkSize: 128}
 }
 
 // NetConn returns the underlying connection.
