@@ -51,13 +51,23 @@ func TestRunShortProducesTheTable(t *testing.T) {
 		t.Fatalf("results.md has no results table:\n%s", table)
 	}
 	// Every load must have produced numbers for every path it applies to.
-	rows := []string{"Relay throughput", "Connect time p50", "Time to first packet p50", "Session rate", "Proxy RSS per session"}
+	// Columns: 3 direct, 4 HAProxy, 5 rtmp-edge RTMP, 6 rtmp-edge RTMPT, 7 the ratio to HAProxy.
+	all, proxies, noRTMPT, proxiesNoRTMPT := []int{3, 4, 5, 6, 7}, []int{4, 5, 6, 7}, []int{3, 4, 5, 7}, []int{4, 5, 7}
+	rows := map[string][]int{"Relay throughput": all, "Connect time p50": all, "Time to first packet p50": all,
+		"Session rate": all, "Proxy RSS per session": proxies}
 	if _, err := os.Stat(nginxModule); err == nil {
-		rows = append(rows, "Live: players receiving media")
+		rows["Live: players receiving media"] = all
+		rows["Live: players still receiving at the end"] = all
+		rows["Live: proxy RSS per live session"] = proxies
+		rows["Live: proxy CPU"] = proxies
+		// The many-players load leaves RTMPT out.
+		rows["Live 100 × 256 kbit/s: players still receiving at the end"] = noRTMPT
+		rows["Live 100 × 256 kbit/s: proxy CPU"] = proxiesNoRTMPT
+		rows["Live 100 × 256 kbit/s: proxy RSS per live session"] = proxiesNoRTMPT
 	} else {
-		t.Logf("LOUD: %s is missing (apt-get install -y nginx libnginx-mod-rtmp): the live row is not checked", nginxModule)
+		t.Logf("LOUD: %s is missing (apt-get install -y nginx libnginx-mod-rtmp): the live rows are not checked", nginxModule)
 	}
-	for _, row := range rows {
+	for row, cols := range rows {
 		line := findRow(table, row)
 		if line == "" {
 			t.Errorf("no %q row in results.md", row)
@@ -69,13 +79,54 @@ func TestRunShortProducesTheTable(t *testing.T) {
 			t.Errorf("row %q has %d cells", row, len(cells))
 			continue
 		}
-		first := 3
-		if strings.HasPrefix(row, "Proxy") {
-			first = 4 // no proxy process on the direct path
-		}
-		for i := first; i <= 7; i++ {
+		for _, i := range cols {
 			if strings.TrimSpace(cells[i]) == "n/a" {
 				t.Errorf("row %q, column %d is n/a:\n%s\n%s", row, i, line, stderr.String())
+			}
+		}
+	}
+	// Every player of the short live loads is fed to the end on every path.
+	for _, row := range []string{"Live: players still receiving at the end", "Live 100 × 256 kbit/s: players still receiving at the end"} {
+		if _, err := os.Stat(nginxModule); err != nil {
+			break
+		}
+		cells := strings.Split(findRow(table, row), "|")
+		want := map[string]string{"Live: players still receiving at the end": "10", "Live 100 × 256 kbit/s: players still receiving at the end": "100"}[row]
+		for i := 3; i <= 5 && i < len(cells); i++ {
+			if got := strings.TrimSpace(cells[i]); got != want {
+				t.Errorf("row %q, column %d: %s players fed at the end, want %s", row, i, got, want)
+			}
+		}
+	}
+	// route: command beside connect: the second edge measured on the set-up and live loads.
+	if i := strings.Index(table, "## route: command beside route: connect"); i < 0 {
+		t.Errorf("results.md has no route: command table:\n%s", table)
+	} else {
+		cmd := table[i:]
+		for _, row := range []string{"Connect time p50", "Connect time p99", "Session rate", "Live: proxy CPU", "Proxy CPU-seconds per GB"} {
+			cells := strings.Split(findRow(cmd, row), "|")
+			// cells: "", metric, better, haproxy, edge-rtmp, edge-cmd, ratio, difference, ""
+			if len(cells) != 9 || strings.TrimSpace(cells[4]) == "n/a" || strings.TrimSpace(cells[5]) == "n/a" {
+				t.Errorf("route: command row %q not measured on both edges: %q\n%s", row, findRow(cmd, row), stderr.String())
+			}
+		}
+	}
+	// Replication: the plain publish through HAProxy and the command edge, and
+	// the replicating edge, or the reason it is n/a (the edge rejects the key).
+	if i := strings.Index(table, "## Replication"); i < 0 {
+		t.Errorf("results.md has no replication table:\n%s", table)
+	} else {
+		repl := table[i:]
+		rejected := strings.Contains(table, "rtmp-edge -check rejects `replicate:")
+		if rejected {
+			t.Logf("LOUD: this rtmp-edge rejects the replicate key; the replicated column is n/a with that reason")
+		}
+		for _, row := range []string{"Proxy CPU (% of one core)", "Proxy CPU per publisher", "Publishing sessions on the media servers"} {
+			cells := strings.Split(findRow(repl, row), "|")
+			// cells: "", metric, better, haproxy, edge-cmd, edge-repl, ratio, ""
+			if len(cells) != 8 || strings.TrimSpace(cells[3]) == "n/a" || strings.TrimSpace(cells[4]) == "n/a" ||
+				!rejected && strings.TrimSpace(cells[5]) == "n/a" {
+				t.Errorf("replication row %q not measured: %q\n%s", row, findRow(repl, row), stderr.String())
 			}
 		}
 	}

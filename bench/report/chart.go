@@ -37,7 +37,8 @@ const (
 // length relative to the largest value of its row, with the value printed.
 func drawChart(w io.Writer, r *results) error {
 	rowH := len(paths)*(barH+barGap) + rowGap
-	h := headerH + len(r.order)*rowH + 10
+	rows := r.mainRows()
+	h := headerH + len(rows)*rowH + 10
 	img := image.NewRGBA(image.Rect(0, 0, chartW, h))
 	draw.Draw(img, img.Bounds(), image.NewUniform(color.White), image.Point{}, draw.Src)
 
@@ -52,7 +53,7 @@ func drawChart(w io.Writer, r *results) error {
 
 	barMax := chartW - labelW - valueW - marginX
 	y := headerH
-	for _, m := range r.order {
+	for _, m := range rows {
 		info := r.info[m]
 		suffix := " (LO)"
 		if info.better == "higher" {

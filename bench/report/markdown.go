@@ -42,7 +42,7 @@ func markdown(r *results, env [][2]string) string {
 	b.WriteString("for \"lower is better\" rows a ratio under 1 means rtmp-edge is better, for \"higher\" rows over 1.\n\n")
 	b.WriteString("| metric | better | direct | HAProxy | rtmp-edge (RTMP) | rtmp-edge (RTMPT) | rtmp-edge/HAProxy | rtmp-edge/direct |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, m := range r.order {
+	for _, m := range r.mainRows() {
 		info := r.info[m]
 		fmt.Fprintf(&b, "| %s | %s |", info.title, info.better)
 		for _, p := range paths {
@@ -53,16 +53,118 @@ func markdown(r *results, env [][2]string) string {
 		vd, okd := r.ratio(m, "edge-rtmp", "direct")
 		fmt.Fprintf(&b, " %s | %s |\n", formatRatio(vh, okh), formatRatio(vd, okd))
 	}
-	b.WriteString("\nn/a: not measured for that path (no proxy process for \"direct\"; a peer missing or failing).\n")
+	b.WriteString("\nn/a: not measured for that path (no proxy process for \"direct\"; a peer missing or failing; RTMPT is not run\n")
+	b.WriteString("with thousands of live players).\n")
 	tlsTable(&b, r)
-	if len(env) > 0 {
+	commandTable(&b, r)
+	replicationTable(&b, r)
+	var notes, run [][2]string
+	for _, kv := range env {
+		if kv[0] == "note" {
+			notes = append(notes, kv)
+		} else {
+			run = append(run, kv)
+		}
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n## Notes of this run\n\n")
+		for _, kv := range notes {
+			fmt.Fprintf(&b, "- %s\n", kv[1])
+		}
+	}
+	if len(run) > 0 {
 		b.WriteString("\n## The run\n\n")
-		for _, kv := range env {
+		for _, kv := range run {
 			fmt.Fprintf(&b, "- %s: %s\n", kv[0], kv[1])
 		}
 	}
 	b.WriteString("\n![chart](chart.png)\n")
 	return b.String()
+}
+
+// mainRows are the metrics of the main table: those measured on one of its
+// paths, replication's excepted (its own table).
+func (r *results) mainRows() []string {
+	var rows []string
+	for _, m := range r.order {
+		if strings.HasPrefix(m, "repl_") {
+			continue
+		}
+		for _, p := range paths {
+			if _, ok := r.values[m][p]; ok {
+				rows = append(rows, m)
+				break
+			}
+		}
+	}
+	return rows
+}
+
+// commandTable renders the rows measured on a second rtmp-edge whose
+// backends route on the real publish/play (route: command), beside the same
+// rows of the edge that routes at connect: the price of answering connect
+// and the calls before publish/play itself, and replaying them.
+func commandTable(b *strings.Builder, r *results) {
+	var rows []string
+	for _, m := range r.order {
+		if _, ok := r.values[m]["edge-cmd"]; ok && !strings.HasPrefix(m, "repl_") {
+			rows = append(rows, m)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("\n## route: command beside route: connect\n\n")
+	b.WriteString("A second rtmp-edge process in the same run, its backends `route: command` (it answers connect and the calls before\n")
+	b.WriteString("publish/play itself, then dials, replays them and splices); the same loads as the rtmp-edge (RTMP) column, which routes at connect.\n")
+	b.WriteString("Target: connect p50 within 0.3 ms of connect mode, the same relay cost.\n\n")
+	b.WriteString("| metric | better | HAProxy | rtmp-edge (connect) | rtmp-edge (command) | command/connect | command − connect |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|\n")
+	for _, m := range rows {
+		info := r.info[m]
+		fmt.Fprintf(b, "| %s | %s |", info.title, info.better)
+		for _, p := range []string{"haproxy", "edge-rtmp", "edge-cmd"} {
+			v, ok := r.get(m, p)
+			fmt.Fprintf(b, " %s |", formatValue(v, ok))
+		}
+		vr, okr := r.ratio(m, "edge-cmd", "edge-rtmp")
+		vc, okc := r.get(m, "edge-cmd")
+		vp, okp := r.get(m, "edge-rtmp")
+		fmt.Fprintf(b, " %s | %s |\n", formatRatio(vr, okr), formatValue(vc-vp, okc && okp))
+	}
+}
+
+// replPaths are the replication table's columns: the same publishers through
+// HAProxy and through the command-routing edge (plain), and through an edge
+// whose backend replicates each publish to every other server.
+var replPaths = []string{"haproxy", "edge-cmd", "edge-repl"}
+
+func replicationTable(b *strings.Builder, r *results) {
+	var rows []string
+	for _, m := range r.order {
+		if strings.HasPrefix(m, "repl_") {
+			rows = append(rows, m)
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	b.WriteString("\n## Replication: the edge publishing each upload to the other servers itself\n\n")
+	b.WriteString("The same publishers (2.5 Mbit/s each) through HAProxy, through rtmp-edge with `route: command` (plain publish) and through\n")
+	b.WriteString("rtmp-edge with `route: command` and `replicate: { to: all, buffer: 4MiB, max_lag: 5s }` over three media servers\n")
+	b.WriteString("(each publish: one relayed session and two replicas). CPU over the steady part of the load; sessions counted by the media servers.\n\n")
+	b.WriteString("| metric | better | HAProxy (plain) | rtmp-edge (plain) | rtmp-edge (replicate) | replicate/plain |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|\n")
+	for _, m := range rows {
+		info := r.info[m]
+		fmt.Fprintf(b, "| %s | %s |", info.title, info.better)
+		for _, p := range replPaths {
+			v, ok := r.get(m, p)
+			fmt.Fprintf(b, " %s |", formatValue(v, ok))
+		}
+		vr, okr := r.ratio(m, "edge-repl", "edge-cmd")
+		fmt.Fprintf(b, " %s |\n", formatRatio(vr, okr))
+	}
 }
 
 // tlsPaths are the columns of the TLS table: both proxies end TLS from the
