@@ -48,7 +48,8 @@ func newConn(sess *session, buffer int, mem *budget, remote, local net.Addr) *Co
 func (c *Conn) ID() string { return c.sess.id }
 
 // Read reads the client's byte stream. It returns io.EOF after the client's
-// /close or an idle timeout, an error wrapping ErrSessionFailed after a
+// /close, ErrSessionIdle (which is also io.EOF to errors.Is) after an idle
+// timeout, an error wrapping ErrSessionFailed after a
 // protocol failure, net.ErrClosed after Close, and os.ErrDeadlineExceeded
 // when the read deadline passes.
 func (c *Conn) Read(p []byte) (int, error) {
@@ -56,7 +57,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 // WriteTo writes the client's byte stream to w until the session ends (nil
-// at a graceful end), w fails, or the read deadline passes
+// after /close, ErrSessionIdle after an idle timeout), w fails, or the read deadline passes
 // (os.ErrDeadlineExceeded; call again to go on). It writes straight from
 // the session's input queue, so a relay copying a tunnel to a socket needs
 // no buffer of its own and makes one copy less. io.Copy(w, conn) uses it.

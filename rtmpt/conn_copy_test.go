@@ -138,3 +138,50 @@ func TestConnReadFrom(t *testing.T) {
 		t.Fatal("ReadFrom did not return")
 	}
 }
+
+// TestQuietQueuesGiveMemoryBackWhilePolled: after a handshake-sized exchange
+// both directions go quiet while the client goes on polling (every 100 ms,
+// as an idle tunnel does): the queues' drained arrays are given back within
+// a few reaper ticks although requests keep arriving. The memory budget
+// charges exactly those arrays, so it must fall to 0.
+func TestQuietQueuesGiveMemoryBackWhilePolled(t *testing.T) {
+	up, down := make([]byte, 1537), make([]byte, 3073)
+	srv, addr := startServer(t, Config{}, func(c *Conn) {
+		defer c.Close()
+		if _, err := io.ReadFull(c, make([]byte, len(up))); err != nil {
+			return
+		}
+		if _, err := c.Write(down); err != nil {
+			return
+		}
+		_, _ = c.Read(make([]byte, 1)) // idle until the session ends
+	})
+	c := dialRaw(t, addr, "")
+	id := c.open()
+	if status, _ := c.post("/send/"+id+"/0", up); status != 200 {
+		t.Fatalf("send: %d", status)
+	}
+	seq := 1
+	poll := func() int {
+		_ = c.conn.SetDeadline(time.Now().Add(waitTimeout))
+		status, reply := c.post("/idle/"+id+"/"+strconv.Itoa(seq), []byte{0})
+		if status != 200 {
+			t.Fatalf("idle %d: %d", seq, status)
+		}
+		seq++
+		return len(reply) - 1
+	}
+	for got := 0; got < len(down); {
+		got += poll()
+	}
+	if inUse := srv.Stats().MemoryInUse; inUse == 0 {
+		t.Fatal("nothing charged right after the exchange: the test would prove nothing")
+	}
+	for deadline := time.Now().Add(waitTimeout); srv.Stats().MemoryInUse != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d bytes still held by a quiet session polled every 100 ms", srv.Stats().MemoryInUse)
+		}
+		time.Sleep(100 * time.Millisecond)
+		poll()
+	}
+}

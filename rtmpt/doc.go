@@ -114,7 +114,7 @@
 // requests for it from another IP get 404, like an unknown id, and change
 // nothing, not even its idle clock. IdleTimeout: a session with no request
 // for that long is closed (checked every IdleTimeout/4, capped at 1s): the handler's Read
-// returns io.EOF after the bytes already received, its Write fails with
+// returns ErrSessionIdle (an io.EOF that says why) after the bytes already received, its Write fails with
 // ErrSessionEnded, and the handler then closes its media-server side. Once
 // the handler has closed its Conn, OpenTimeout applies instead: the client
 // has only the rest of the output to fetch.

@@ -3,6 +3,7 @@ package rtmpt
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -184,8 +185,9 @@ func TestGapNeverFills(t *testing.T) {
 }
 
 // TestIdleTimeout: a session never polled again closes: the handler's Read
-// returns EOF after the bytes already sent, its Write fails, and the
-// handler's own upstream connection closes as a consequence.
+// returns ErrSessionIdle (an EOF saying why) after the bytes already sent,
+// its Write fails, and the handler's own upstream connection closes as a
+// consequence.
 func TestIdleTimeout(t *testing.T) {
 	upstreamClosed := make(chan struct{})
 	readErr := make(chan error, 1)
@@ -198,8 +200,11 @@ func TestIdleTimeout(t *testing.T) {
 			_, _ = io.Copy(io.Discard, down)
 			close(upstreamClosed)
 		}()
-		_, err := io.Copy(up, c)
-		readErr <- err // io.Copy maps io.EOF to nil
+		n, err := io.Copy(up, c)
+		if n != 3 {
+			err = fmt.Errorf("copied %d bytes (%v), want 3", n, err)
+		}
+		readErr <- err
 		up.Close()
 		// Fill the output until Write fails.
 		var werr error
@@ -214,8 +219,8 @@ func TestIdleTimeout(t *testing.T) {
 	}
 	select {
 	case err := <-readErr:
-		if err != nil {
-			t.Fatalf("Read ended with %v, want EOF", err)
+		if !errors.Is(err, ErrSessionIdle) || !errors.Is(err, io.EOF) {
+			t.Fatalf("Read ended with %v, want ErrSessionIdle (an io.EOF)", err)
 		}
 	case <-time.After(waitTimeout):
 		t.Fatal("handler Read never returned EOF")

@@ -36,6 +36,9 @@ type byteQueue struct {
 	// of data per cycle) fits one allocation that take can then hand over
 	// whole.
 	hint int
+	// recent is set when bytes are queued and cleared by trimQuiet, which
+	// gives back the array of a queue that stayed without bytes for a tick.
+	recent bool
 	// rErr is returned to consumers once buf is empty (io.EOF after a
 	// graceful end); wErr is returned to producers. Both nil while open.
 	rErr error
@@ -309,16 +312,23 @@ func (q *byteQueue) appendLocked(p []byte) error {
 		}
 	}
 	q.buf = append(q.buf, p...)
+	q.recent = true
 	q.signalLocked()
 	return nil
 }
 
-// trim gives the backing array back if nothing is pending: the reaper calls
-// it for quiet sessions, so the small array kept for steady traffic is not
-// kept by a session that has gone idle.
-func (q *byteQueue) trim() {
+// trimQuiet gives the backing array back if nothing is pending and no byte
+// was queued since the previous call: the reaper calls it every tick, so the
+// small array kept for steady traffic is not kept by a direction that has
+// gone quiet, even while its client goes on polling (an idle tunnel polls
+// every 0.5 s or so and would otherwise keep up to 2 × retainCap for ever).
+func (q *byteQueue) trimQuiet() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if q.recent {
+		q.recent = false
+		return
+	}
 	if q.lenLocked() == 0 && q.buf != nil {
 		q.dropLocked()
 	}
@@ -333,14 +343,18 @@ func (q *byteQueue) pending() int {
 
 // closeWrite ends the producer side: further writes fail with err, and
 // consumers drain what is pending, then get io.EOF.
-func (q *byteQueue) closeWrite(err error) {
+func (q *byteQueue) closeWrite(err error) { q.closeWriteEnd(err, io.EOF) }
+
+// closeWriteEnd is closeWrite whose consumers get end (io.EOF or an error
+// saying why the stream ended, like ErrSessionIdle) after the pending bytes.
+func (q *byteQueue) closeWriteEnd(err, end error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.wErr == nil {
 		q.wErr = err
 	}
 	if q.rErr == nil {
-		q.rErr = io.EOF
+		q.rErr = end
 	}
 	if q.lenLocked() == 0 {
 		q.dropLocked()

@@ -24,11 +24,12 @@ const (
 	closingInterval = 0
 )
 
-// trimAfter is how long a session goes without requests before the reaper
-// gives back its drained queue arrays: long enough that steady polling
-// (every few ms to 500 ms) keeps reusing them, short enough that idle
-// sessions cost only their structs.
-const trimAfter = time.Second
+// trimAfter bounds how long a drained queue array outlives the last byte
+// through it: the reaper gives it back at the first tick (at most 1 s apart)
+// that finds no byte queued since the previous one. Steady traffic keeps
+// reusing its arrays; a quiet direction costs nothing, however often its
+// client polls.
+const trimAfter = 2 * time.Second
 
 // endReason says why a session ended, for logs and counters.
 type endReason string
@@ -365,9 +366,14 @@ func (s *session) end(reason endReason, attrs ...slog.Attr) {
 		s.mu.Unlock()
 		s.srv.table.remove(s)
 		s.release()
-		if reason.failed() {
+		switch {
+		case reason.failed():
 			s.conn.in.closeRead(fmt.Errorf("%w: %s", ErrSessionFailed, reason))
-		} else {
+		case reason == endIdle || reason == endHandlerLinger:
+			// The client vanished without /close: the relay behind the
+			// handler says so ("client idle") instead of "client closed".
+			s.conn.in.closeWriteEnd(ErrSessionEnded, ErrSessionIdle)
+		default:
 			s.conn.in.closeWrite(ErrSessionEnded)
 		}
 		s.conn.out.closeRead(ErrSessionEnded)
@@ -405,10 +411,8 @@ func (s *session) expire(now time.Time) {
 		s.end(reason)
 		return
 	}
-	if quiet > trimAfter {
-		s.conn.in.trim()
-		s.conn.out.trim()
-	}
+	s.conn.in.trimQuiet()
+	s.conn.out.trimQuiet()
 	s.mu.Lock()
 	gap := !s.gapSince.IsZero() && !s.inFlight && now.Sub(s.gapSince) > s.srv.cfg.IdleTimeout
 	next := s.next

@@ -103,7 +103,7 @@ type Counters struct {
 type RelayStats struct {
 	ClientToServer, ServerToClient int64
 	// End is the first reason the relay began to end: "client closed", "server closed",
-	// "idle timeout", "client stalled", "server stalled" (WriteTimeout), "client error: …",
+	// "client idle" (a tunnel client that vanished without closing), "idle timeout", "client stalled", "server stalled" (WriteTimeout), "client error: …",
 	// "server error: …", the reason given to Close, or "internal error: …" after a
 	// recovered panic (in inspect, for example).
 	End string
@@ -426,6 +426,9 @@ func (r *relay) copyInspected(d *direction, inspect func([]byte) bool) error {
 			}
 		}
 		if err != nil {
+			if isPeerIdle(err) { // before io.EOF: an idle tunnel's end is an EOF too
+				return &peerIdleError{side: d.from}
+			}
 			if errors.Is(err, io.EOF) {
 				return io.EOF
 			}
@@ -442,10 +445,15 @@ func (r *relay) copyInspected(d *direction, inspect func([]byte) bool) error {
 
 // copyPlain copies until EOF (returned as io.EOF), idle timeout or error.
 func (r *relay) copyPlain(d *direction) error {
-	// A socket source goes through dst's ReadFrom (splice between TCP conns); anything
-	// else (a tunnel conn) through one reused buffer, hiding ReadFrom so that
-	// net.TCPConn's generic fallback does not allocate a buffer per turn.
+	// A socket source goes through dst's ReadFrom (splice between TCP conns); a
+	// source that writes itself out (an RTMPT tunnel conn: io.WriterTo straight
+	// from its queue) through its WriteTo; anything else (TLS) through one reused
+	// buffer, hiding ReadFrom so that net.TCPConn's generic fallback does not
+	// allocate a buffer per turn.
 	_, srcIsSocket := d.src.(syscall.Conn)
+	if wt, ok := d.src.(io.WriterTo); ok && !srcIsSocket {
+		return r.copyWriterTo(d, wt)
+	}
 	_, dstReadsFrom := d.dst.(io.ReaderFrom)
 	var buf []byte
 	var dst io.Writer = d.dst
@@ -523,6 +531,57 @@ func (r *relay) copyPlain(d *direction) error {
 	}
 }
 
+// copyWriterTo is copyPlain for a source that is not a socket but writes its
+// bytes out itself (an RTMPT tunnel conn). The relay then holds no buffer for
+// this direction (the 32 KiB of the buffered path, per tunnel session, even
+// while it is idle), and the bytes are copied once less. io.CopyBuffer cannot
+// be used: the LimitedReader the other paths bound a turn with hides WriteTo.
+// A turn ends at src's read deadline instead; the counters move with each
+// write (writerOnly), so the shared activity time stays current.
+func (r *relay) copyWriterTo(d *direction, src io.WriterTo) error {
+	dst := &writerOnly{r: r, d: d, dst: d.dst}
+	for {
+		if err := r.refreshDeadline(d.src); err != nil {
+			if err == errHandover {
+				return err
+			}
+			return &sideError{side: d.from, err: err}
+		}
+		_, err := src.WriteTo(dst)
+		switch {
+		case err == nil:
+			return io.EOF // WriteTo's graceful end
+		case dst.failed:
+			return r.writeError(d, err, dst.writeBy)
+		case r.stopping.Load() && errors.Is(err, os.ErrDeadlineExceeded):
+			continue // requestStop's wake-up: refreshDeadline stops the copy
+		case r.isIdle(err):
+			return errIdle
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			continue // this direction was quiet, the other one was not
+		case isPeerIdle(err):
+			return &peerIdleError{side: d.from}
+		default:
+			return &sideError{side: d.from, err: err}
+		}
+	}
+}
+
+// isPeerIdle reports whether err says that the source's peer went quiet past
+// the source's own idle limit (rtmpt.ErrSessionIdle: an RTMPT client that
+// stopped polling, without /close). Asked by method, so that upstream need
+// not import the tunnel package.
+func isPeerIdle(err error) bool {
+	var pi interface{ PeerIdle() bool }
+	return errors.As(err, &pi) && pi.PeerIdle()
+}
+
+// peerIdleError ends a relay whose side vanished without closing: the end
+// reason is "client idle", not "client closed".
+type peerIdleError struct{ side string }
+
+func (e *peerIdleError) Error() string { return e.side + " idle" }
+
 // blame picks the side at fault for an error out of a ReadFrom turn, which mixes reads of src
 // and writes to dst (splice reports both as "readfrom"): EPIPE or a failed "write" is the
 // destination's, everything else (ECONNRESET included) is taken as the source's.
@@ -591,6 +650,10 @@ func (r *relay) finish(d *direction, err error) {
 		r.closeBoth() // no half-close available: the other direction cannot end by itself
 	case errors.Is(err, errIdle):
 		r.setEnd("idle timeout")
+		r.closeBoth()
+	case errors.As(err, new(*peerIdleError)):
+		// Gone without a close: nothing to linger for.
+		r.setEnd(err.Error())
 		r.closeBoth()
 	default:
 		r.setEnd(err.Error())
