@@ -496,6 +496,11 @@ func TestFaultTunnelVanishes(t *testing.T) {
 			return l.Msg() == "session end" && l.Str("proto") == "rtmpt" && l.Str("command") == cmd && l.Str("stream") == "gone1"
 		}, bound)
 		t.Logf("rtmpt %s session ended %s after SIGKILL: end %q", cmd, time.Since(killed).Round(100*time.Millisecond), l.Str("end"))
+		// The tunnel's idle timeout ended it (the player's session may end
+		// earlier, from the server's side, when the publisher's went away).
+		if end := l.Str("end"); cmd == "publish" && end != "client idle" {
+			t.Errorf("rtmpt publish session ended %q, want \"client idle\"", end)
+		}
 	}
 	waitAPISessions(t, c.edge, 0, 5*time.Second)
 	if v, err := c.edge.MetricSum("rtmp_edge_rtmpt_sessions", nil); err != nil || v != 0 {
