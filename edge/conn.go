@@ -16,7 +16,18 @@ type sniffedConn struct {
 	remote net.Addr
 }
 
-func (c *sniffedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+// Read drains what sniffing buffered, then reads the conn itself: the 4 KiB
+// reader is dropped, so a long-lived connection (an RTMPT client's keep-alive
+// between polls, a TLS session) does not hold it while it waits.
+func (c *sniffedConn) Read(p []byte) (int, error) {
+	if c.r != nil {
+		if c.r.Buffered() > 0 {
+			return c.r.Read(p)
+		}
+		c.r = nil
+	}
+	return c.Conn.Read(p)
+}
 
 func (c *sniffedConn) RemoteAddr() net.Addr {
 	if c.remote != nil {
