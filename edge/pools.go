@@ -22,6 +22,10 @@ type poolState struct {
 	// template is the connect reply an rtmp check learned last, for route:
 	// command (session_command.go).
 	template atomic.Pointer[edgecmd.Template]
+	// replicate is cfg.Replicate for the session and check goroutines (nil:
+	// off); repl the backend's live replicated publishes (replicate.go).
+	replicate atomic.Pointer[ReplicateConfig]
+	repl      replications
 }
 
 // serverCheck is the running health check of one server.
@@ -37,10 +41,15 @@ type serverCheck struct {
 }
 
 func newPoolState(cfg BackendConfig, pool *routing.Pool) *poolState {
-	return &poolState{name: cfg.Name, pool: pool, cfg: cfg, checks: map[string]*serverCheck{}}
+	ps := &poolState{name: cfg.Name, pool: pool, checks: map[string]*serverCheck{}}
+	ps.setConfig(cfg)
+	return ps
 }
 
-func (ps *poolState) setConfig(cfg BackendConfig) { ps.cfg = cfg }
+func (ps *poolState) setConfig(cfg BackendConfig) {
+	ps.cfg = cfg
+	ps.replicate.Store(cfg.Replicate)
+}
 
 // startChecks makes the running checks match the pool's servers: a server
 // whose address or check settings changed gets a new check, a removed one
@@ -57,6 +66,9 @@ func (ps *poolState) startChecks(e *Edge) {
 			delete(ps.checks, name)
 		}
 	}
+	// Called at start and after each reload: live replicated publishes
+	// follow the servers and the replicate key (replicate.go).
+	defer ps.reconcileReplicas()
 	if ps.cfg.Check.Type == upstream.CheckNone {
 		return
 	}
@@ -84,6 +96,11 @@ func (ps *poolState) startCheck(e *Edge, s *routing.Server) *serverCheck {
 		OnChange: func(up bool, _ string) {
 			if s.SetHealthy(up) {
 				e.metrics.setServerUp(backend, s.Name, up)
+				if up {
+					ps.replicaServerUp(s.Name)
+				} else {
+					ps.replicaServerDown(s.Name)
+				}
 			}
 		},
 		OnProbe: func(err error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/rtmp-edge/rtmp-edge/edge/amf0"
 	"github.com/rtmp-edge/rtmp-edge/edge/chunk"
 	"github.com/rtmp-edge/rtmp-edge/edge/handshake"
+	"github.com/rtmp-edge/rtmp-edge/edge/replicate"
 	"github.com/rtmp-edge/rtmp-edge/routing"
 	"github.com/rtmp-edge/rtmp-edge/upstream"
 )
@@ -95,9 +96,13 @@ type session struct {
 	lease      *routing.Lease
 	serverConn net.Conn // while dialing and replaying
 	relay      *upstream.Relaying
-	cutReason  string // set by cut: wins over what the relay reports
-	finished   bool
-	ended      chan struct{} // closed by finish
+	// repl replicates a publish to further servers (replicate.go), its
+	// reports are how each replica ended (set by finish).
+	repl        *replicate.Publish
+	replReports []replicate.Report
+	cutReason   string // set by cut: wins over what the relay reports
+	finished    bool
+	ended       chan struct{} // closed by finish
 
 	// handingOver is set while an upgrade detaches the relay: its "handed
 	// over" end is then reported on detached instead of finishing the session.
@@ -253,11 +258,13 @@ func (s *session) setup(r *bufio.Reader) *rejection {
 }
 
 // relayConfig is the relay's configuration for this session: its backend's
-// timeouts, its listener's send buffer, its live counters.
+// timeouts, its listener's send buffer, its live counters, the replication's
+// tee. Call with s.mu held.
 func (s *session) relayConfig() upstream.RelayConfig {
 	b := s.backend
 	return upstream.RelayConfig{
 		IdleTimeout: b.cfg.idleTimeout(), WriteTimeout: b.cfg.writeTimeout(), SndBuf: s.l.cfg.sndBuf(), Counters: &s.counters,
+		ClientTee: s.clientTeeLocked(),
 	}
 }
 
@@ -501,6 +508,12 @@ func (s *session) finish(st *upstream.RelayStats, rej *rejection) {
 	s.mu.Unlock()
 	defer close(s.ended)
 	s.stopSetup()
+	// Replicas first: the stream stays listed on them until they ended.
+	if reports := s.stopReplication(); reports != nil {
+		s.mu.Lock()
+		s.replReports = reports
+		s.mu.Unlock()
+	}
 	lease.Release()
 	if cut != "" && rej != nil && rej.label != cutLabel(cut) {
 		rej = reject(cutLabel(cut), fmt.Errorf("%s (%s was in progress: %w)", cut, phase, rej.err))
@@ -559,6 +572,9 @@ func (s *session) logEnded(end string) {
 	attrs = append(attrs, "misrouted", s.misrouted,
 		"bytes_in", s.counters.ClientToServer.Load(), "bytes_out", s.counters.ServerToClient.Load(),
 		"duration", time.Since(s.start).Round(time.Millisecond).String(), "end", end)
+	if s.repl != nil {
+		attrs = append(attrs, replicasAttr(s.replReports))
+	}
 	level := slog.LevelInfo
 	if s.misrouted {
 		level = slog.LevelWarn

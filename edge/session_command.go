@@ -130,6 +130,7 @@ func (s *session) converseCommand(r *bufio.Reader, cs *clientStream) (replay []b
 		return nil, false, rej
 	}
 
+	s.startReplication(replay) // replicate.go: a publish of a backend with replicate
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cutReason != "" { // cut while dialing or syncing
