@@ -113,6 +113,14 @@ func (s *session) status() admin.SessionStatus {
 	case s.routed:
 		st.Kind = s.kind.String()
 	}
+	if s.repl != nil {
+		for _, r := range s.repl.Replicas() {
+			st.Replicas = append(st.Replicas, admin.ReplicaStatus{
+				Server: r.Server, State: r.State, Bytes: r.Bytes, Drops: r.Drops, Rejoins: r.Rejoins,
+				LagMs: r.LagMillis, Queued: r.Queued, End: r.End,
+			})
+		}
+	}
 	return st
 }
 

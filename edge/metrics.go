@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/rtmp-edge/rtmp-edge/edge/replicate"
 	"github.com/rtmp-edge/rtmp-edge/rtmpt"
 )
 
@@ -87,7 +88,8 @@ func newMetrics(reg prometheus.Registerer, e *Edge) *metrics {
 	}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(buildVersion(), goruntime.Version()).Set(1)
 	reg.MustRegister(m.sessions, m.active, m.rejected, m.serverUp, m.misrouted, m.retries, m.panics, m.queueWaits,
-		m.reloads, m.tlsHandshakes, m.tlsNotAfter, m.commandRelays, buildInfo, &liveCollector{e: e})
+		m.reloads, m.tlsHandshakes, m.tlsNotAfter, m.commandRelays, buildInfo, &liveCollector{e: e},
+		&replicaCollector{e: e})
 	// The Go runtime and the process (goroutines, descriptors, RSS): what an
 	// operator looks at first when the edge itself is in doubt. Registering
 	// twice (a registry shared with another component) is not an error here.
@@ -348,5 +350,70 @@ func (m *metrics) reloaded(ok bool) {
 		m.reloads.WithLabelValues("ok").Inc()
 	} else {
 		m.reloads.WithLabelValues("failed").Inc()
+	}
+}
+
+// The replication's series (replicate.go), read at scrape time from each
+// backend's replicate.Counters and its live publishes.
+var (
+	descReplicaSessions = prometheus.NewDesc("rtmp_edge_replica_sessions_total",
+		"Replica sessions the edge started to the media server (first joins and rejoins), for backends with replicate.", []string{"backend", "server"}, nil)
+	descReplicaLive = prometheus.NewDesc("rtmp_edge_replica_live",
+		"Replica sessions whose publish the media server accepted, now: streams the server has because the edge replicates them.", []string{"backend", "server"}, nil)
+	descReplicaBytes = prometheus.NewDesc("rtmp_edge_replica_bytes_total",
+		"Bytes the edge's replica sessions wrote to the media server.", []string{"backend", "server"}, nil)
+	descReplicaDrops = prometheus.NewDesc("rtmp_edge_replica_drops_total",
+		"Replica sessions dropped (buffer full, max_lag, a failure of the server); each rejoins after a back-off.", []string{"backend", "server"}, nil)
+	descReplicaRejoins = prometheus.NewDesc("rtmp_edge_replica_rejoins_total",
+		"Replica sessions started again after a drop.", []string{"backend", "server"}, nil)
+	descReplicaQueued = prometheus.NewDesc("rtmp_edge_replica_queued_bytes",
+		"Bytes queued for the media server's replicas now (each replica is bounded by replicate.buffer).", []string{"backend", "server"}, nil)
+	descReplicationsStopped = prometheus.NewDesc("rtmp_edge_replications_stopped_total",
+		"Publishes whose replication stopped before the publisher ended (the publisher's own session goes on), by reason.", []string{"backend", "reason"}, nil)
+)
+
+// replicaCollector exports every backend's replication counts.
+type replicaCollector struct{ e *Edge }
+
+func (c *replicaCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descReplicaSessions, descReplicaLive, descReplicaBytes, descReplicaDrops,
+		descReplicaRejoins, descReplicaQueued, descReplicationsStopped} {
+		ch <- d
+	}
+}
+
+func (c *replicaCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, b := range c.e.rt.Load().backends {
+		ps := b.ps
+		if ps.replicate.Load() == nil && len(ps.repl.counters.Snapshot()) == 0 {
+			continue // never replicated: no series
+		}
+		queued := map[string]int{}
+		for _, s := range b.pool.Servers() {
+			queued[s.Name] = 0
+		}
+		ps.repl.each(func(_ *session, p *replicate.Publish) {
+			for _, r := range p.Replicas() {
+				queued[r.Server] += r.Queued
+			}
+		})
+		counts := ps.repl.counters.Snapshot()
+		for server := range counts { // a server a reload removed keeps its totals
+			if _, ok := queued[server]; !ok {
+				queued[server] = 0
+			}
+		}
+		for server := range queued {
+			sc := counts[server]
+			ch <- prometheus.MustNewConstMetric(descReplicaSessions, prometheus.CounterValue, float64(sc.Sessions), name, server)
+			ch <- prometheus.MustNewConstMetric(descReplicaLive, prometheus.GaugeValue, float64(sc.Live), name, server)
+			ch <- prometheus.MustNewConstMetric(descReplicaBytes, prometheus.CounterValue, float64(sc.Bytes), name, server)
+			ch <- prometheus.MustNewConstMetric(descReplicaDrops, prometheus.CounterValue, float64(sc.Drops), name, server)
+			ch <- prometheus.MustNewConstMetric(descReplicaRejoins, prometheus.CounterValue, float64(sc.Rejoins), name, server)
+			ch <- prometheus.MustNewConstMetric(descReplicaQueued, prometheus.GaugeValue, float64(queued[server]), name, server)
+		}
+		for reason, n := range ps.repl.counters.Stops() {
+			ch <- prometheus.MustNewConstMetric(descReplicationsStopped, prometheus.CounterValue, float64(n), name, reason)
+		}
 	}
 }

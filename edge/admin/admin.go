@@ -102,6 +102,23 @@ type SessionStatus struct {
 	BytesIn  int64     `json:"bytes_in"`
 	BytesOut int64     `json:"bytes_out"`
 	Started  time.Time `json:"started"`
+	// Replicas are the servers the edge publishes this publish to besides
+	// Server (backend key replicate); absent for other sessions.
+	Replicas []ReplicaStatus `json:"replicas,omitempty"`
+}
+
+// ReplicaStatus is one replica of a replicated publish.
+type ReplicaStatus struct {
+	Server string `json:"server"`
+	// State is joining, live (the server has the stream), backoff (dropped
+	// or failed, waiting to rejoin) or ended.
+	State   string `json:"state"`
+	Bytes   int64  `json:"bytes"`   // written to the server, all its sessions
+	Drops   int    `json:"drops"`   // sessions dropped (a bound, a failure)
+	Rejoins int    `json:"rejoins"` // sessions started again after a drop
+	LagMs   int64  `json:"lag_ms"`  // age of the oldest message not yet sent
+	Queued  int    `json:"queued"`  // bytes queued for the server now
+	End     string `json:"end,omitempty"`
 }
 
 // ServerUpdate is a runtime change to one server; nil fields stay as they are.

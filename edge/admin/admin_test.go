@@ -258,9 +258,22 @@ func TestSessionsJSON(t *testing.T) {
 		t.Fatalf("%d sessions, want 2", len(ss))
 	}
 	s := ss[0].(map[string]any)
-	want := sorted("id", "client", "listener", "proto", "app", "tcurl", "stream", "kind", "server", "backend", "pick", "phase", "bytes_in", "bytes_out", "started")
+	want := sorted("id", "client", "listener", "proto", "app", "tcurl", "stream", "kind", "server", "backend", "pick", "phase", "bytes_in", "bytes_out", "started", "replicas")
 	if got := keys(s); !slices.Equal(got, want) {
 		t.Fatalf("session keys %v, want %v", got, want)
+	}
+	// A replicated publish lists its replicas; other sessions have no key.
+	reps := s["replicas"].([]any)
+	r0, r1 := reps[0].(map[string]any), reps[1].(map[string]any)
+	if got := keys(r0); !slices.Equal(got, sorted("server", "state", "bytes", "drops", "rejoins", "lag_ms", "queued")) {
+		t.Errorf("replica keys %v", got)
+	}
+	if len(reps) != 2 || r0["server"] != "media01" || r0["state"] != "live" || r0["bytes"] != 120000.0 || r0["lag_ms"] != 12.0 || r0["queued"] != 800.0 ||
+		r1["server"] != "media02" || r1["state"] != "backoff" || r1["drops"] != 1.0 || r1["end"] != "lag 5.1s" {
+		t.Errorf("replicas %v", reps)
+	}
+	if _, ok := ss[1].(map[string]any)["replicas"]; ok {
+		t.Errorf("a player lists replicas: %v", ss[1])
 	}
 	if s["id"] != "s1a2b3" || s["client"] != "127.0.0.7:50123" || s["listener"] != "rtmp" || s["proto"] != "rtmp" ||
 		s["app"] != "live" || s["tcurl"] != "rtmp://edge/live" || s["stream"] != "camera-north" || s["kind"] != "publish" ||

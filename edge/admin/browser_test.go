@@ -145,6 +145,7 @@ func demoSource() *fakeSource {
 	add("s6e9f2", "127.0.0.11:38001", "rtmp", "live", "studio-a", "play", "bk_rtmp", "media02", "stick", 2*time.Minute+31*time.Second)
 	add("s7f1c8", "127.0.0.12:60110", "rtmp", "vod", "archive/2026-11-30.flv", "play", "bk_vod", "vod02", "balance", 14*time.Second)
 	add("s8a3b9", "127.0.0.13:44444", "rtmp", "live", "", "", "", "", "", 1*time.Second)
+	f.sessions[0].Replicas = []ReplicaStatus{{Server: "media01", State: "live", Bytes: 5 << 20}, {Server: "media02", State: "joining"}}
 	f.sessions[6].Phase = "handshake"
 	f.sessions[6].BytesIn, f.sessions[6].BytesOut = 1537, 3073
 	return f
@@ -287,6 +288,12 @@ func TestPageInChromium(t *testing.T) {
 		if !strings.Contains(row, `data-action="end"`) {
 			t.Errorf("session %s: no end button", s.ID)
 		}
+	}
+	if row := element(dom, "tr", `data-session="s1a2b3"`); !strings.Contains(row, "replicas: media01 live, media02 joining") {
+		t.Errorf("s1a2b3: replicas missing: %s", row)
+	}
+	if row := element(dom, "tr", `data-session="s2b7e1"`); strings.Contains(row, "replicas:") {
+		t.Errorf("s2b7e1 has no replicas, the page says: %s", row)
 	}
 	if !strings.Contains(element(dom, "tr", `data-session="s1a2b3"`), ">3h12m<") {
 		t.Errorf("s1a2b3 age: %s", element(dom, "tr", `data-session="s1a2b3"`))

@@ -40,7 +40,8 @@ func newFake() *fakeSource {
 			StickEntries: 3,
 		}},
 		sessions: []SessionStatus{
-			{ID: "s1a2b3", Client: "127.0.0.7:50123", Listener: "rtmp", Proto: "rtmp", App: "live", TcURL: "rtmp://edge/live", Stream: "camera-north", Kind: "publish", Server: "media03", Backend: "bk_rtmp", Pick: "upload", Phase: "relay", BytesIn: 123456, BytesOut: 3456, Started: t0},
+			{ID: "s1a2b3", Client: "127.0.0.7:50123", Listener: "rtmp", Proto: "rtmp", App: "live", TcURL: "rtmp://edge/live", Stream: "camera-north", Kind: "publish", Server: "media03", Backend: "bk_rtmp", Pick: "upload", Phase: "relay", BytesIn: 123456, BytesOut: 3456, Started: t0,
+				Replicas: []ReplicaStatus{{Server: "media01", State: "live", Bytes: 120000, LagMs: 12, Queued: 800}, {Server: "media02", State: "backoff", Bytes: 4000, Drops: 1, End: "lag 5.1s"}}},
 			{ID: "s4c5d6", Client: "127.0.0.8:50200", Listener: "rtmpt", Proto: "rtmpt", App: "live", TcURL: "rtmpt://edge/live", Stream: "camera-north", Kind: "play", Server: "media01", Backend: "bk_rtmp", Pick: "stick", Phase: "relay", BytesIn: 3456, BytesOut: 654321, Started: t0.Add(time.Minute)},
 		},
 		sticks: map[string]map[netip.Addr]bool{"bk_rtmp": {netip.MustParseAddr("127.0.0.7"): true}},
