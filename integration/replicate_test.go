@@ -1,0 +1,421 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rtmp-edge/rtmp-edge/integration/harness"
+)
+
+// Replication (backend key replicate): three nginx-rtmp with no push at all;
+// the edge publishes each upload to the two other servers itself, and
+// players spread over all three by weight.
+
+// Address blocks of the replication tests (ClientIP(block, n)).
+const (
+	blockReplPublisher = 200
+	blockReplPlayers   = 201
+	blockReplDirect    = 202
+	blockReplFaults    = 203
+	blockReplStop      = 204
+)
+
+// replCluster is the seed's three media servers (weights 10/10/8, media03
+// takes the uploads, nobody pushes) behind an edge with route: command and
+// replicate: { to: all }.
+type replCluster struct {
+	media map[string]*harness.Nginx
+	edge  *harness.Edge
+	rtmp  string
+	admin string
+}
+
+// defaultReplCheck is the seed's health check with the timings of the
+// other integration tests.
+const defaultReplCheck = "{ type: rtmp, interval: 300ms, rise: 2, fall: 3, timeout: 3s, app: live }"
+
+// replicate is the backend's replicate key, e.g. "{ to: all }".
+func startReplCluster(t *testing.T, replicate string) *replCluster {
+	return startReplClusterCheck(t, replicate, defaultReplCheck)
+}
+
+func startReplClusterCheck(t *testing.T, replicate, check string) *replCluster {
+	t.Helper()
+	c := &replCluster{media: map[string]*harness.Nginx{}, rtmp: harness.FreeAddr(t), admin: harness.FreeAddr(t)}
+	for _, name := range serverNames {
+		c.media[name] = harness.StartNginx(t, harness.NginxOptions{Name: name, RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t)})
+	}
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "admin:\n  address: %q\nlisteners:\n", c.admin)
+	fmt.Fprintf(&cfg, "  - { name: rtmp, address: %q, protocols: [rtmp], maxconn: 600, backend: media }\n", c.rtmp)
+	fmt.Fprintf(&cfg, `backends:
+  - name: media
+    route: command
+    replicate: %s
+    balance: roundrobin
+    stick: { size: 200000, expire: 20m }
+    check: %s
+    retries: 3
+    connect_timeout: 2s
+    handshake_timeout: 3s
+    servers:
+`, replicate, check)
+	for _, name := range serverNames {
+		w := map[string]int{"media01": 10, "media02": 10, "media03": 8}[name]
+		upload := ""
+		if name == "media03" {
+			upload = ", upload: true"
+		}
+		fmt.Fprintf(&cfg, "      - { name: %s, address: %q, weight: %d, maxconn: 200%s }\n", name, c.media[name].Opts.RTMPAddr, w, upload)
+	}
+	c.edge = harness.StartEdge(t, cfg.String())
+	c.edge.WaitServersUp(t, "media", serverNames, 15*time.Second)
+	c.edge.WaitLog(t, func(l harness.LogLine) bool { return l.Msg() == "connect template learned" }, 15*time.Second)
+	return c
+}
+
+// publish publishes src with ffmpeg through the edge from ip's own address
+// and returns the forwarder (its byte counts are the publisher's).
+func (c *replCluster) publish(t *testing.T, ip, stream, src string) (*harness.Proc, *harness.CountingProxy) {
+	t.Helper()
+	proxy := harness.StartCountingProxy(t, c.rtmp, ip)
+	return harness.Publish(t, url("rtmp", proxy.Addr, stream), src), proxy
+}
+
+// waitLiveEverywhere waits until every server's /stat lists a publisher of
+// stream: media03 the publisher's own session, the others the edge's replicas.
+func (c *replCluster) waitLiveEverywhere(t *testing.T, stream string, timeout time.Duration) {
+	t.Helper()
+	for _, name := range serverNames {
+		c.media[name].WaitStat(t, stream+" live on "+name, hasPublisher(stream), timeout)
+	}
+}
+
+// replicaMetric is one per-server replication metric of the edge.
+func (c *replCluster) replicaMetric(t *testing.T, name, server string) float64 {
+	t.Helper()
+	v, err := c.edge.MetricSum(name, map[string]string{"backend": "media", "server": server})
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	return v
+}
+
+// The stream published through the edge becomes live on all three servers,
+// each server's own players (ffmpeg and rtmpdump, straight to the server)
+// receive packets hash-equal to the source, and 28 players through the edge
+// spread 10/10/8 over the three by weight.
+func TestReplicateToEveryServer(t *testing.T) {
+	t.Parallel()
+	c := startReplCluster(t, "{ to: all }")
+	src := harness.MakeTestStream(t, 4)
+	published := harness.MustFrameMD5(t, src)
+	c.publish(t, harness.ClientIP(blockReplPublisher, 1), "wide", src)
+	// Bounded but generous: the first keyframe, then a replica's join
+	// (connect, createStream, publish) on a machine shared by many tests.
+	c.waitLiveEverywhere(t, "wide", 20*time.Second)
+	c.checkAPIReplicas(t, "wide", map[string]string{"media01": "live", "media02": "live"})
+
+	var wg sync.WaitGroup
+	errs := map[string]error{}
+	var mu sync.Mutex
+	for _, name := range serverNames {
+		for _, client := range []string{"ffmpeg", "rtmpdump"} {
+			u := url("rtmp", c.media[name].Opts.RTMPAddr, "wide")
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var got harness.Packets
+				var err error
+				if client == "ffmpeg" {
+					got, err = harness.PlayFFmpeg(u, 2*time.Second)
+				} else {
+					got, err = harness.PlayRTMPDump(t, u, 3*time.Second)
+				}
+				if err == nil {
+					err = got.CheckSubsetOf(published, 10)
+				}
+				mu.Lock()
+				errs[client+" on "+name] = err
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	for what, err := range errs {
+		if err != nil {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+
+	got, picks := map[string]int{}, map[string]int{}
+	for i := 1; i <= 28; i++ {
+		p := harness.StartPlayer(t, harness.PlayerOptions{Addr: c.rtmp, LocalIP: harness.ClientIP(blockReplPlayers, i), Stream: "wide"})
+		s := c.edge.WaitSessionStart(t, p.LocalAddr(), 15*time.Second)
+		got[s.Str("server")]++
+		picks[s.Str("pick")]++
+		if err := p.WaitPackets(5, 20*time.Second); err != nil {
+			t.Errorf("player %d on %s: %v", i, s.Str("server"), err)
+		}
+		p.Close()
+	}
+	if want := map[string]int{"media01": 10, "media02": 10, "media03": 8}; !reflect.DeepEqual(got, want) {
+		t.Errorf("players per server %v, want %v", got, want)
+	}
+	if want := map[string]int{"live on media03": 8, "replica of media03": 20}; !reflect.DeepEqual(picks, want) {
+		t.Errorf("pick reasons %v, want %v", picks, want)
+	}
+	for _, name := range []string{"media01", "media02"} {
+		if v := c.replicaMetric(t, "rtmp_edge_replica_live", name); v != 1 {
+			t.Errorf("rtmp_edge_replica_live{server=%s} = %v, want 1", name, v)
+		}
+		if v := c.replicaMetric(t, "rtmp_edge_replica_bytes_total", name); v <= 0 {
+			t.Errorf("rtmp_edge_replica_bytes_total{server=%s} = %v", name, v)
+		}
+	}
+}
+
+// directPlayers starts one player straight on each named server (not through
+// the edge), to watch what those servers' viewers see.
+func (c *replCluster) directPlayers(t *testing.T, stream string, block int, servers ...string) map[string]*harness.Player {
+	t.Helper()
+	out := map[string]*harness.Player{}
+	for i, name := range servers {
+		p := harness.StartPlayer(t, harness.PlayerOptions{Addr: c.media[name].Opts.RTMPAddr, LocalIP: harness.ClientIP(block, i+1), Stream: stream})
+		if err := p.WaitPackets(10, 20*time.Second); err != nil {
+			t.Fatalf("player on %s: %v", name, err)
+		}
+		out[name] = p
+	}
+	return out
+}
+
+// keepReceiving checks that each player receives n more packets (bounded
+// wait) and has no error.
+func keepReceiving(t *testing.T, players map[string]*harness.Player, n int, when string) {
+	t.Helper()
+	for name, p := range players {
+		if err := p.Mark().Wait(n, 30*time.Second); err != nil {
+			t.Errorf("%s: the player on %s: %v", when, name, err)
+		}
+	}
+}
+
+// publisherAlive fails the test if the publisher's session through the edge
+// ended (its session-end line) or ffmpeg exited.
+func (c *replCluster) publisherAlive(t *testing.T, ip string, ffmpeg *harness.Proc, when string) {
+	t.Helper()
+	if exited, err := ffmpeg.Exited(); exited {
+		t.Fatalf("%s: the publisher's ffmpeg exited (%v):\n%s", when, err, ffmpeg.Output())
+	}
+	for _, l := range c.edge.Logs() {
+		if l.Msg() == "session end" && l.ClientIP() == ip {
+			t.Fatalf("%s: the publisher's session ended: %v", when, l)
+		}
+	}
+}
+
+// kill -9 of a replica costs the publisher and the other servers' players
+// nothing; restarted, the replica has the stream again once its checks rose.
+func TestReplicateReplicaKilledAndRestarted(t *testing.T) {
+	t.Parallel()
+	c := startReplCluster(t, "{ to: all }")
+	src := harness.MakeTestStream(t, 4)
+	ip := harness.ClientIP(blockReplFaults, 1)
+	ffmpeg, proxy := c.publish(t, ip, "faulty", src)
+	c.waitLiveEverywhere(t, "faulty", 20*time.Second)
+	players := c.directPlayers(t, "faulty", blockReplFaults+0, "media02", "media03")
+	sessionsBefore := c.replicaMetric(t, "rtmp_edge_replica_sessions_total", "media01")
+
+	c.media["media01"].Stop() // SIGKILL
+	up := proxy.Up()
+	keepReceiving(t, players, 100, "media01 killed")
+	if proxy.Up() <= up {
+		t.Errorf("the publisher sent nothing more through the edge after media01 was killed (%d bytes before, %d after)", up, proxy.Up())
+	}
+	c.publisherAlive(t, ip, ffmpeg, "media01 killed")
+	waitServerUp(t, c.edge, "media01", false)
+
+	c.media["media01"].Start()
+	waitServerUp(t, c.edge, "media01", true)
+	// Within the first keyframes after the rise (one a second here); the
+	// wait is generous for a shared machine.
+	c.media["media01"].WaitStat(t, "faulty live on media01 again", hasPublisher("faulty"), 20*time.Second)
+	back := harness.StartPlayer(t, harness.PlayerOptions{Addr: c.media["media01"].Opts.RTMPAddr, LocalIP: harness.ClientIP(blockReplFaults, 10), Stream: "faulty"})
+	if err := back.WaitPackets(25, 20*time.Second); err != nil {
+		t.Errorf("a player of the restarted media01: %v", err)
+	}
+	if err := back.Packets().CheckSubsetOf(harness.MustFrameMD5(t, src), 10); err != nil {
+		t.Errorf("the restarted media01's stream: %v", err)
+	}
+	c.publisherAlive(t, ip, ffmpeg, "media01 restarted")
+	keepReceiving(t, players, 25, "media01 restarted")
+	if after := c.replicaMetric(t, "rtmp_edge_replica_sessions_total", "media01"); after <= sessionsBefore {
+		t.Errorf("rtmp_edge_replica_sessions_total{server=media01} %v, was %v before the kill: no new replica session", after, sessionsBefore)
+	}
+
+	// The publisher's end ends every replica, and its session-end line says how.
+	ffmpeg.Stop()
+	end := c.edge.WaitLog(t, func(l harness.LogLine) bool { return l.Msg() == "session end" && l.ClientIP() == ip }, 20*time.Second)
+	for _, name := range []string{"media01", "media02"} {
+		// ffmpeg unpublishes before it closes: the replicas end with it.
+		if got := logField(end, "replicas", name, "end"); got != "publisher unpublished" && got != "publisher ended" {
+			t.Errorf("session end: replicas.%s.end = %q, want the publisher's end (%v)", name, got, end)
+		}
+		if b := logField(end, "replicas", name, "bytes"); b == "" || b == "0" {
+			t.Errorf("session end: replicas.%s.bytes = %q", name, b)
+		}
+	}
+	if got := logField(end, "replicas", "media03", "end"); got != "" {
+		t.Errorf("the origin listed as a replica: %q", got)
+	}
+}
+
+// waitServerUp waits until the edge's check says server is up (or down).
+func waitServerUp(t *testing.T, e *harness.Edge, server string, up bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := e.ServerUp("media", server)
+		if err == nil && got == up {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: up=%v (err %v), want up=%v", server, got, err, up)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A stopped replica (SIGSTOP: its socket accepts nothing more) is dropped
+// once it is max_lag behind; until then and after, the publisher's bytes
+// through the edge keep flowing at the source's rate, the other servers'
+// players keep receiving, and what the edge holds for the stopped replica
+// stays within its buffer. The check is made slow to fall (fall: 40), so
+// that it is max_lag that drops the replica, not the server going down.
+func TestReplicateStoppedReplicaDroppedForLag(t *testing.T) {
+	t.Parallel()
+	const buffer = 1 << 20
+	c := startReplClusterCheck(t, "{ to: all, buffer: 1MiB, max_lag: 2s }",
+		"{ type: rtmp, interval: 300ms, rise: 2, fall: 40, timeout: 3s, app: live }")
+	src := harness.MakeTestStream(t, 4)
+	ip := harness.ClientIP(blockReplStop, 1)
+	ffmpeg, proxy := c.publish(t, ip, "stopped", src)
+	c.waitLiveEverywhere(t, "stopped", 20*time.Second)
+	players := c.directPlayers(t, "stopped", blockReplStop+1, "media02", "media03")
+	rss0 := c.edgeRSS(t)
+
+	// A window of the publisher's rate before the freeze.
+	up0, t0 := proxy.Up(), time.Now()
+	keepReceiving(t, players, 50, "before the freeze")
+	before, beforeFor := proxy.Up()-up0, time.Since(t0)
+
+	mark := c.edge.LogMark()
+	c.media["media01"].Freeze(t)
+	up1, t1 := proxy.Up(), time.Now()
+	maxQueued := 0.0
+	dropped, err := c.edge.AwaitLogSince(mark, func(l harness.LogLine) bool {
+		if q := c.replicaMetricNoFail("rtmp_edge_replica_queued_bytes", "media01"); q > maxQueued {
+			maxQueued = q
+		}
+		return l.Msg() == "replica dropped" && l.Str("replica") == "media01"
+	}, 90*time.Second)
+	if err != nil {
+		t.Fatalf("media01 frozen, no drop: %v", err)
+	}
+	if !strings.HasPrefix(dropped.Str("reason"), "lag") {
+		t.Errorf("dropped for %q, want the lag bound", dropped.Str("reason"))
+	}
+	keepReceiving(t, players, 50, "media01 frozen and dropped")
+	during, duringFor := proxy.Up()-up1, time.Since(t1)
+	c.publisherAlive(t, ip, ffmpeg, "media01 frozen")
+	// ffmpeg -re sends at the source's rate; an edge that waited for the
+	// frozen replica would stop reading the publisher altogether. The
+	// windows are long (several seconds), so half the rate is a wide margin.
+	rateBefore := float64(before) / beforeFor.Seconds()
+	rateDuring := float64(during) / duringFor.Seconds()
+	if rateDuring < rateBefore/2 {
+		t.Errorf("the publisher's bytes through the edge: %.0f B/s while media01 was frozen, %.0f B/s before", rateDuring, rateBefore)
+	}
+	if maxQueued > buffer+64<<10 {
+		t.Errorf("queued for the frozen replica: up to %.0f bytes, the buffer is %d", maxQueued, buffer)
+	}
+	// RSS: the edge's own, after, against before; the bound is the buffer of
+	// the one stopped replica plus generous slack for the Go runtime.
+	if rss := c.edgeRSS(t); rss > rss0+buffer+32<<20 {
+		t.Errorf("edge RSS %.1f MiB, %.1f MiB before the freeze", rss/(1<<20), rss0/(1<<20))
+	}
+	if v := c.replicaMetric(t, "rtmp_edge_replica_drops_total", "media01"); v < 1 {
+		t.Errorf("rtmp_edge_replica_drops_total{server=media01} = %v", v)
+	}
+	t.Logf("publisher %.0f B/s before, %.0f B/s frozen; queued for media01 at most %.0f bytes", rateBefore, rateDuring, maxQueued)
+}
+
+func (c *replCluster) replicaMetricNoFail(name, server string) float64 {
+	v, _ := c.edge.MetricSum(name, map[string]string{"backend": "media", "server": server})
+	return v
+}
+
+// edgeRSS is the edge process's resident memory (process_resident_memory_bytes).
+func (c *replCluster) edgeRSS(t *testing.T) float64 {
+	t.Helper()
+	v, err := c.edge.MetricSum("process_resident_memory_bytes", nil)
+	if err != nil || v == 0 {
+		t.Fatalf("process_resident_memory_bytes: %v, %v", v, err)
+	}
+	return v
+}
+
+// logField is a value inside the line's groups (slog.Group: nested objects).
+func logField(l harness.LogLine, path ...string) string {
+	var v any = map[string]any(l)
+	for _, k := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[k]
+	}
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// checkAPIReplicas checks that the admin API lists, under the publishing
+// session of stream, exactly the replicas want (server → state).
+func (c *replCluster) checkAPIReplicas(t *testing.T, stream string, want map[string]string) {
+	t.Helper()
+	status, body, err := c.edge.Admin().Get("/api/v1/sessions")
+	if err != nil || status != 200 {
+		t.Fatalf("GET /api/v1/sessions: %d %v %s", status, err, body)
+	}
+	var list struct {
+		Sessions []struct {
+			Kind, Stream, Server string
+			Replicas             []struct{ Server, State string }
+		}
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list.Sessions {
+		if s.Kind != "publish" || s.Stream != stream {
+			continue
+		}
+		got := map[string]string{}
+		for _, r := range s.Replicas {
+			got[r.Server] = r.State
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("API: the publish of %s on %s lists replicas %v, want %v", stream, s.Server, got, want)
+		}
+		return
+	}
+	t.Errorf("API: no publishing session of %s in %s", stream, body)
+}
