@@ -62,7 +62,12 @@ func (e *Edge) bindAcceptors(cfg Config) ([]*acceptor, error) {
 		}
 		ln, err := e.inherit.listener(key) // an upgrade's inherited socket
 		if ln == nil && err == nil {
-			ln, err = net.Listen("tcp", lc.Address)
+			// No TCP keep-alive on accepted conns (an inherited socket keeps
+			// Go's default): the relay's idle and write timeouts end a session
+			// whose client is gone, and keep-alive costs four setsockopt calls
+			// per accepted conn.
+			noKeepAlive := net.ListenConfig{KeepAlive: -1}
+			ln, err = noKeepAlive.Listen(context.Background(), "tcp", lc.Address)
 		}
 		if err != nil {
 			for _, a := range bound {

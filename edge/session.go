@@ -381,18 +381,13 @@ func (s *session) dialServer(replay []byte) (net.Conn, *rejection) {
 		s.attempts++
 		s.lease, s.server, s.pickReason = lease, lease.Server, lease.Reason
 		s.mu.Unlock()
-		server, err := b.dialer.Dial(s.ctx, lease.Server.Address(), s.client, s.local)
+		// The replay leaves with the handshake's C2 (or goes to a connection
+		// made ahead of need: backend preconnect).
+		server, err := b.dialer.Open(s.ctx, lease.Server.Address(), s.client, s.local, replay)
 		if err == nil {
 			s.mu.Lock()
 			s.serverConn = server
 			s.mu.Unlock()
-			_, err = server.Write(replay)
-			if err != nil {
-				server.Close()
-				err = fmt.Errorf("replaying the client's bytes: %w", err)
-			}
-		}
-		if err == nil {
 			lease.Confirm()
 			s.counters.ClientToServer.Add(int64(len(replay)))
 			return server, nil

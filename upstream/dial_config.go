@@ -55,6 +55,13 @@ type DialConfig struct {
 	// HandshakeTimeout bounds the PROXY header write and the edge↔media-server RTMP
 	// handshake together. 0 means 5s; negative values are rejected.
 	HandshakeTimeout time.Duration `yaml:"handshake_timeout"`
+	// Preconnect, if > 0, keeps up to this many connections to each media
+	// server dialed and handshaken ahead of need, so that a session's set-up
+	// does not wait for the TCP connect and the RTMP handshake with the server
+	// (pool.go). Only with source edge and no proxy_protocol: a connection made
+	// before its client arrived cannot present that client's address, as a
+	// source or in a PROXY header. 0 (default) dials for each session.
+	Preconnect int `yaml:"preconnect"`
 }
 
 // Validate reports every invalid field, each prefixed with its YAML key.
@@ -80,6 +87,14 @@ func (c *DialConfig) Validate() error {
 	}
 	if c.HandshakeTimeout < 0 {
 		errs = append(errs, fmt.Errorf("handshake_timeout: must not be negative, got %s", c.HandshakeTimeout))
+	}
+	switch {
+	case c.Preconnect < 0 || c.Preconnect > maxPreconnect:
+		errs = append(errs, fmt.Errorf("preconnect: must be 0..%d, got %d", maxPreconnect, c.Preconnect))
+	case c.Preconnect > 0 && c.transparent():
+		errs = append(errs, fmt.Errorf("preconnect: needs source: edge (a connection made before its client arrived cannot have the client's address as its source), got source %q", c.Source))
+	case c.Preconnect > 0 && c.ProxyProtocol != ProxyProtocolNone:
+		errs = append(errs, fmt.Errorf("preconnect: cannot be used with proxy_protocol %q (a connection made before its client arrived has no client address for the header)", c.ProxyProtocol))
 	}
 	return errors.Join(errs...)
 }

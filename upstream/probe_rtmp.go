@@ -71,7 +71,7 @@ func probeRTMPResult(ctx context.Context, addr, app, proxyProtocol string) (Conn
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
-	hio := newHandshakeIO(conn)
+	hio := newHandshakeIO(conn, 0)
 	if proxyProtocol != ProxyProtocolNone {
 		header, err := proxyHeader(proxyProtocol, addrPortOf(conn.LocalAddr()), addrPortOf(conn.RemoteAddr()))
 		if err != nil {
