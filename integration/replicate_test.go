@@ -23,16 +23,21 @@ const (
 	blockReplDirect    = 202
 	blockReplFaults    = 203
 	blockReplStop      = 204
+	blockReplReload    = 205
 )
 
 // replCluster is the seed's three media servers (weights 10/10/8, media03
 // takes the uploads, nobody pushes) behind an edge with route: command and
-// replicate: { to: all }.
+// a replicate key.
 type replCluster struct {
-	media map[string]*harness.Nginx
-	edge  *harness.Edge
-	rtmp  string
-	admin string
+	media     map[string]*harness.Nginx
+	edge      *harness.Edge
+	rtmp      string
+	admin     string
+	names     []string // the backend's servers, config order
+	weights   map[string]int
+	replicate string // the replicate key, e.g. "{ to: all }"
+	check     string
 }
 
 // defaultReplCheck is the seed's health check with the timings of the
@@ -46,10 +51,23 @@ func startReplCluster(t *testing.T, replicate string) *replCluster {
 
 func startReplClusterCheck(t *testing.T, replicate, check string) *replCluster {
 	t.Helper()
-	c := &replCluster{media: map[string]*harness.Nginx{}, rtmp: harness.FreeAddr(t), admin: harness.FreeAddr(t)}
-	for _, name := range serverNames {
+	c := &replCluster{
+		media: map[string]*harness.Nginx{}, rtmp: harness.FreeAddr(t), admin: harness.FreeAddr(t),
+		names: append([]string(nil), serverNames...), weights: map[string]int{"media01": 10, "media02": 10, "media03": 8},
+		replicate: replicate, check: check,
+	}
+	for _, name := range c.names {
 		c.media[name] = harness.StartNginx(t, harness.NginxOptions{Name: name, RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t)})
 	}
+	c.edge = harness.StartEdge(t, c.config())
+	c.edge.WaitServersUp(t, "media", c.names, 15*time.Second)
+	c.edge.WaitLog(t, func(l harness.LogLine) bool { return l.Msg() == "connect template learned" }, 15*time.Second)
+	return c
+}
+
+// config renders the edge's config from the cluster's current servers and
+// replicate key, so that a test can change them and reload.
+func (c *replCluster) config() string {
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "admin:\n  address: %q\nlisteners:\n", c.admin)
 	fmt.Fprintf(&cfg, "  - { name: rtmp, address: %q, protocols: [rtmp], maxconn: 600, backend: media }\n", c.rtmp)
@@ -64,19 +82,15 @@ func startReplClusterCheck(t *testing.T, replicate, check string) *replCluster {
     connect_timeout: 2s
     handshake_timeout: 3s
     servers:
-`, replicate, check)
-	for _, name := range serverNames {
-		w := map[string]int{"media01": 10, "media02": 10, "media03": 8}[name]
+`, c.replicate, c.check)
+	for _, name := range c.names {
 		upload := ""
 		if name == "media03" {
 			upload = ", upload: true"
 		}
-		fmt.Fprintf(&cfg, "      - { name: %s, address: %q, weight: %d, maxconn: 200%s }\n", name, c.media[name].Opts.RTMPAddr, w, upload)
+		fmt.Fprintf(&cfg, "      - { name: %s, address: %q, weight: %d, maxconn: 200%s }\n", name, c.media[name].Opts.RTMPAddr, c.weights[name], upload)
 	}
-	c.edge = harness.StartEdge(t, cfg.String())
-	c.edge.WaitServersUp(t, "media", serverNames, 15*time.Second)
-	c.edge.WaitLog(t, func(l harness.LogLine) bool { return l.Msg() == "connect template learned" }, 15*time.Second)
-	return c
+	return cfg.String()
 }
 
 // publish publishes src with ffmpeg through the edge from ip's own address
@@ -387,35 +401,86 @@ func logField(l harness.LogLine, path ...string) string {
 	return fmt.Sprint(v)
 }
 
-// checkAPIReplicas checks that the admin API lists, under the publishing
-// session of stream, exactly the replicas want (server → state).
+// checkAPIReplicas waits (bounded) until the admin API lists, under the
+// publishing session of stream, exactly the replicas want (server → state).
 func (c *replCluster) checkAPIReplicas(t *testing.T, stream string, want map[string]string) {
 	t.Helper()
+	var last string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		got, err := c.apiReplicas(stream)
+		if err == nil && reflect.DeepEqual(got, want) {
+			return
+		}
+		last = fmt.Sprintf("%v (%v)", got, err)
+	}
+	t.Errorf("API: the publish of %s lists replicas %s, want %v", stream, last, want)
+}
+
+// apiReplicas is server → state of the replicas the admin API lists under
+// the publishing session of stream.
+func (c *replCluster) apiReplicas(stream string) (map[string]string, error) {
 	status, body, err := c.edge.Admin().Get("/api/v1/sessions")
 	if err != nil || status != 200 {
-		t.Fatalf("GET /api/v1/sessions: %d %v %s", status, err, body)
+		return nil, fmt.Errorf("GET /api/v1/sessions: %d %v %s", status, err, body)
 	}
 	var list struct {
 		Sessions []struct {
-			Kind, Stream, Server string
-			Replicas             []struct{ Server, State string }
+			Kind, Stream string
+			Replicas     []struct{ Server, State string }
 		}
 	}
 	if err := json.Unmarshal(body, &list); err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	for _, s := range list.Sessions {
-		if s.Kind != "publish" || s.Stream != stream {
-			continue
+		if s.Kind == "publish" && s.Stream == stream {
+			got := map[string]string{}
+			for _, r := range s.Replicas {
+				got[r.Server] = r.State
+			}
+			return got, nil
 		}
-		got := map[string]string{}
-		for _, r := range s.Replicas {
-			got[r.Server] = r.State
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("API: the publish of %s on %s lists replicas %v, want %v", stream, s.Server, got, want)
-		}
-		return
 	}
-	t.Errorf("API: no publishing session of %s in %s", stream, body)
+	return nil, fmt.Errorf("no publishing session of %s", stream)
+}
+
+// noPublisher is a WaitStat predicate: stream has no publisher there.
+func noPublisher(stream string) func(*harness.Stat) bool {
+	return func(s *harness.Stat) bool { return len(s.Stream(stream).Publishers) == 0 }
+}
+
+// A reload changes the live replicated publishes: a to that grew adds its
+// new targets, a server the reload adds joins once its checks rose, and a
+// server no longer listed loses its replica.
+func TestReplicateFollowsReload(t *testing.T) {
+	t.Parallel()
+	c := startReplCluster(t, "{ to: [media01] }")
+	src := harness.MakeTestStream(t, 4)
+	ip := harness.ClientIP(blockReplReload, 1)
+	ffmpeg, _ := c.publish(t, ip, "reloaded", src)
+	c.media["media01"].WaitStat(t, "reloaded live on media01", hasPublisher("reloaded"), 20*time.Second)
+	if st := c.media["media02"].Stat(t); len(st.Stream("reloaded").Publishers) != 0 {
+		t.Fatalf("media02 is not a target but has the stream: %v", st)
+	}
+
+	c.replicate = "{ to: all }"
+	if l := c.edge.Reload(t, c.config()); l.Msg() != "config reloaded" {
+		t.Fatalf("reload: %v", l)
+	}
+	c.media["media02"].WaitStat(t, "reloaded live on media02 after to: all", hasPublisher("reloaded"), 20*time.Second)
+
+	n := harness.StartNginx(t, harness.NginxOptions{Name: "media04", RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t)})
+	c.media["media04"], c.names, c.weights["media04"] = n, append(c.names, "media04"), 10
+	if l := c.edge.Reload(t, c.config()); l.Msg() != "config reloaded" {
+		t.Fatalf("reload: %v", l)
+	}
+	n.WaitStat(t, "reloaded live on media04, added by the reload", hasPublisher("reloaded"), 30*time.Second)
+
+	c.replicate = "{ to: [media02, media04] }"
+	if l := c.edge.Reload(t, c.config()); l.Msg() != "config reloaded" {
+		t.Fatalf("reload: %v", l)
+	}
+	c.media["media01"].WaitStat(t, "reloaded gone from media01, no longer a target", noPublisher("reloaded"), 20*time.Second)
+	c.checkAPIReplicas(t, "reloaded", map[string]string{"media01": "ended", "media02": "live", "media04": "live"})
+	c.publisherAlive(t, ip, ffmpeg, "after three reloads")
 }
