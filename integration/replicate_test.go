@@ -332,13 +332,27 @@ func TestReplicateStoppedReplicaDroppedForLag(t *testing.T) {
 	mark := c.edge.LogMark()
 	c.media["media01"].Freeze(t)
 	up1, t1 := proxy.Up(), time.Now()
-	maxQueued := 0.0
-	dropped, err := c.edge.AwaitLogSince(mark, func(l harness.LogLine) bool {
-		if q := c.replicaMetricNoFail("rtmp_edge_replica_queued_bytes", "media01"); q > maxQueued {
-			maxQueued = q
+	// What the edge holds for media01, sampled until the drop.
+	var maxQueued float64
+	stopSampling, sampled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if q := c.replicaMetricNoFail("rtmp_edge_replica_queued_bytes", "media01"); q > maxQueued {
+				maxQueued = q
+			}
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
+	}()
+	dropped, err := c.edge.AwaitLogSince(mark, func(l harness.LogLine) bool {
 		return l.Msg() == "replica dropped" && l.Str("replica") == "media01"
 	}, 90*time.Second)
+	close(stopSampling)
+	<-sampled
 	if err != nil {
 		t.Fatalf("media01 frozen, no drop: %v", err)
 	}
@@ -355,6 +369,9 @@ func TestReplicateStoppedReplicaDroppedForLag(t *testing.T) {
 	rateDuring := float64(during) / duringFor.Seconds()
 	if rateDuring < rateBefore/2 {
 		t.Errorf("the publisher's bytes through the edge: %.0f B/s while media01 was frozen, %.0f B/s before", rateDuring, rateBefore)
+	}
+	if maxQueued == 0 {
+		t.Errorf("the queued-bytes gauge never showed the frozen replica's backlog")
 	}
 	if maxQueued > buffer+64<<10 {
 		t.Errorf("queued for the frozen replica: up to %.0f bytes, the buffer is %d", maxQueued, buffer)
