@@ -72,6 +72,10 @@ func (a adminSource) UpdateServer(backendName, server string, u admin.ServerUpda
 	}
 	if u.State != nil {
 		s.SetState(state)
+		if state == routing.StateReady {
+			// Ready again: it joins the live replicated publishes (replicate.go).
+			b.ps.replicaServerUp(server)
+		}
 	}
 	_, traffic := e.sessions.traffic()
 	e.mu.Lock()

@@ -165,8 +165,10 @@ func serverNames(p *routing.Pool) []string {
 	return out
 }
 
-// replicaServerUp adds a server whose health check rose to every live
-// replicated publish of the backend that targets it.
+// replicaServerUp adds a server whose health check rose, or that an
+// operator made ready again, to every live replicated publish of the backend
+// that targets it. (drain and maint only stop new replicas: like any running
+// session, a replica already there goes on.)
 func (ps *poolState) replicaServerUp(server string) {
 	cfg := ps.replicate.Load()
 	if cfg == nil || !replicaUsable(ps.pool.Server(server)) {

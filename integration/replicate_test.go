@@ -24,6 +24,7 @@ const (
 	blockReplFaults    = 203
 	blockReplStop      = 204
 	blockReplReload    = 205
+	blockReplReady     = 206
 )
 
 // replCluster is the seed's three media servers (weights 10/10/8, media03
@@ -500,4 +501,28 @@ func TestReplicateFollowsReload(t *testing.T) {
 	c.media["media01"].WaitStat(t, "reloaded gone from media01, no longer a target", noPublisher("reloaded"), 20*time.Second)
 	c.checkAPIReplicas(t, "reloaded", map[string]string{"media01": "ended", "media02": "live", "media04": "live"})
 	c.publisherAlive(t, ip, ffmpeg, "after three reloads")
+}
+
+// A target in maint gets no replica; made ready through the admin API, it
+// joins the live replicated publish at once.
+func TestReplicateJoinsAServerMadeReady(t *testing.T) {
+	t.Parallel()
+	c := startReplCluster(t, "{ to: all }")
+	if err := c.edge.Admin().SetServer("media", "media02", harness.State("maint")); err != nil {
+		t.Fatal(err)
+	}
+	src := harness.MakeTestStream(t, 4)
+	ip := harness.ClientIP(blockReplReady, 1)
+	ffmpeg, _ := c.publish(t, ip, "ready", src)
+	c.media["media01"].WaitStat(t, "ready live on media01", hasPublisher("ready"), 20*time.Second)
+	c.checkAPIReplicas(t, "ready", map[string]string{"media01": "live"})
+	if st := c.media["media02"].Stat(t); len(st.Stream("ready").Publishers) != 0 {
+		t.Fatalf("media02 is in maint but got a replica: %v", st)
+	}
+	if err := c.edge.Admin().SetServer("media", "media02", harness.State("ready")); err != nil {
+		t.Fatal(err)
+	}
+	c.media["media02"].WaitStat(t, "ready live on media02 once ready", hasPublisher("ready"), 20*time.Second)
+	c.checkAPIReplicas(t, "ready", map[string]string{"media01": "live", "media02": "live"})
+	c.publisherAlive(t, ip, ffmpeg, "media02 made ready")
 }
