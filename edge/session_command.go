@@ -193,6 +193,8 @@ func (s *session) syncReplies(server net.Conn, f *edgecmd.ReplyFilter) (net.Conn
 			switch {
 			case errors.Is(ferr, edgecmd.ErrRefused):
 				return nil, reject("server_refused", ferr)
+			case errors.Is(ferr, edgecmd.ErrStreamID):
+				return nil, reject("server_stream_id", ferr)
 			case ferr != nil:
 				return nil, reject("server_malformed", ferr)
 			}

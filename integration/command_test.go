@@ -31,6 +31,7 @@ const (
 	blockCmdTakeover  = 176
 	blockCmdAuthmod   = 177
 	blockCmdPublisher = 178 // the publishers of the tests above
+	blockCmdStreamIDs = 179
 )
 
 // cmdOptions shapes one test's media servers and edge.
@@ -393,6 +394,56 @@ func TestCommandEnhancedRTMPConnect(t *testing.T) {
 		t.Fatalf("publish: %s %v", status.Name, status.Args)
 	}
 	c.media["media03"].WaitStat(t, "enhanced published on media03", hasPublisher("enhanced"), 15*time.Second)
+}
+
+// The stream IDs the edge gives before routing are the ones the media
+// server gives to the same calls when the edge replays them: the client
+// sends its commands and media on the edge's IDs, and that direction is
+// spliced unchanged, so they must be equal. A client that creates several
+// streams and deletes one (some Flash applications) gets the same IDs
+// through the edge as straight from nginx-rtmp (which always answers 1),
+// and its publish on the last one is accepted: had the server's answers to
+// the replayed createStreams differed, the reply filter would have ended the
+// session (server_stream_id) instead.
+func TestCommandStreamIDsMatchTheServer(t *testing.T) {
+	t.Parallel()
+	c := startCmdCluster(t, cmdOptions{})
+	props := amf0.Object{{Key: "app", Value: "live"}, {Key: "type", Value: "nonprivate"}, {Key: "flashVer", Value: "FMLE/3.0 (compatible; FMSc/1.0)"},
+		{Key: "tcUrl", Value: "rtmp://127.0.0.1/live"}}
+	ids := func(conn *rtmpConn) []amf0.Value {
+		if r := conn.call(t, 0, "connect", 1, props); r.Name != "_result" {
+			t.Fatalf("connect: %s %v", r.Name, r.Args)
+		}
+		var got []amf0.Value
+		for tx := 2.0; tx <= 5; tx++ {
+			if tx == 4 { // deleteStream has no answer; the next createStream follows it
+				p, _ := amf0.EncodeCommand("deleteStream", 0, nil, got[0])
+				if _, err := conn.conn.Write(conn.w.Append(nil, chunk.Message{CSID: 3, Type: chunk.TypeCommandAMF0, Payload: p})); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			r := conn.call(t, 0, "createStream", tx, nil)
+			if r.Name != "_result" || len(r.Args) != 1 {
+				t.Fatalf("createStream %v: %s %v", tx, r.Name, r.Args)
+			}
+			got = append(got, r.Args[0])
+		}
+		return got
+	}
+	edge := dialRTMP(t, c.rtmp, harness.ClientIP(blockCmdStreamIDs, 1))
+	viaEdge := ids(edge)
+	direct := ids(dialRTMP(t, c.media["media03"].Opts.RTMPAddr, harness.ClientIP(blockCmdStreamIDs, 2)))
+	if !reflect.DeepEqual(viaEdge, direct) {
+		t.Fatalf("stream IDs through the edge %v, from nginx-rtmp %v", viaEdge, direct)
+	}
+	last, _ := viaEdge[len(viaEdge)-1].(float64)
+	status := edge.call(t, uint32(last), "publish", 6, nil, "ids", "live")
+	info, _ := status.Args[0].(amf0.Object)
+	if code, _ := info.String("code"); status.Name != "onStatus" || code != "NetStream.Publish.Start" {
+		t.Fatalf("publish: %s %v", status.Name, status.Args)
+	}
+	c.media["media03"].WaitStat(t, "ids published on media03", hasPublisher("ids"), 15*time.Second)
 }
 
 // rtmpConn is a hand-driven RTMP client: commands with any AMF0 values

@@ -15,6 +15,14 @@ import (
 // the client's stream; the caller writes it and closes the session.
 var ErrRefused = errors.New("media server refused the connect")
 
+// ErrStreamID: the media server's answer to a createStream the edge had
+// answered gave another message stream ID than the edge did (or refused
+// it). The client sends everything after on the edge's ID, and its bytes
+// reach the server unchanged (spliced), so the session cannot go on
+// correctly. The filter's output then ends with an onStatus error on the
+// client's stream, as with ErrRefused.
+var ErrStreamID = errors.New("media server gave another stream ID")
+
 // ErrFilter: the server's byte stream cannot be followed (malformed chunk
 // headers, a held message over the limit); the session ends.
 var ErrFilter = errors.New("reply filter")
@@ -48,16 +56,25 @@ const maxHeld = chunk.DefaultMaxCommand
 // What it rewrites: a message whose header the client would read
 // differently than the server meant it — because the client's last header
 // on that chunk stream came from the edge's answers, or from a message the
-// filter dropped — goes out with a type-0 header (which inherits nothing);
-// message stream IDs are mapped when the server's createStream gave another
-// ID than the edge did (headers and the stream ID in user control events).
+// filter dropped — goes out with a type-0 header (which inherits nothing).
 // Everything else (onStatus, |RtmpSampleAccess, media, pings, Set Chunk
 // Size, calls from the server) is forwarded in order.
+//
+// What it checks: the server's answers to the replayed connect (a refusal
+// ends the session: ErrRefused) and createStream calls. The edge answers
+// createStream with the ID its template's family gives (always 1 for
+// nginx-rtmp and SRS, the lowest free one from 1 for crtmpserver), which is
+// what the server itself answers unless the pool mixes families or a
+// server numbers its streams its own way. The client's bytes go to the
+// server unchanged (that direction is spliced from the first replayed
+// byte), so a different ID cannot be mapped on the way back alone: the
+// client's media and commands would reach the server on a stream it does
+// not know. The session ends with ErrStreamID instead, never silently wrong.
 //
 // Done: the server answered the routed publish/play (its first onStatus on a
 // message stream: servers handle a connection's commands in order, so no
 // answer to an earlier call can follow), no message is half sent on any
-// chunk stream, no stream ID needs mapping, and on every chunk stream the
+// chunk stream, and on every chunk stream the
 // server used the client's header state is the server's. With a template
 // learned from the same server the edge's answers leave the client in the
 // server's state on the chunk streams they share, so this holds at the
@@ -71,7 +88,6 @@ type ReplyFilter struct {
 	w      *chunk.Writer // what the client holds: its header state and inbound chunk size
 	sent   sentState
 	routed Routed
-	remap  map[uint32]uint32 // server stream ID → client stream ID
 	holds  []hold
 	synced bool
 	done   bool
@@ -141,7 +157,7 @@ func (f *ReplyFilter) Feed(b []byte) ([]byte, error) {
 	switch {
 	case err == nil, errors.Is(err, errDone):
 		return f.out, nil
-	case errors.Is(err, ErrRefused):
+	case errors.Is(err, ErrRefused), errors.Is(err, ErrStreamID):
 		f.err = err
 		return f.out, err
 	case errors.Is(err, ErrFilter):
@@ -153,22 +169,15 @@ func (f *ReplyFilter) Feed(b []byte) ([]byte, error) {
 }
 
 func (f *ReplyFilter) finished() bool {
-	if !f.synced || len(f.remap) > 0 || !f.r.atBoundary() || uint32(f.w.ChunkSize()) != f.r.chunkSize {
+	if !f.synced || !f.r.atBoundary() || uint32(f.w.ChunkSize()) != f.r.chunkSize {
 		return false
 	}
 	for _, s := range f.r.streams {
-		if c, ok := f.w.State(s.csid); !ok || c != f.mapped(s.st) {
+		if c, ok := f.w.State(s.csid); !ok || c != s.st {
 			return false
 		}
 	}
 	return true
-}
-
-func (f *ReplyFilter) mapped(st chunk.State) chunk.State {
-	if id, ok := f.remap[st.StreamID]; ok {
-		st.StreamID = id
-	}
-	return st
 }
 
 func (f *ReplyFilter) holdOf(csid uint32) *hold {
@@ -202,7 +211,7 @@ func inherits(fmtID uint8, client chunk.State, hasClient bool, server chunk.Stat
 func (f *ReplyFilter) onPiece(p *piece) error {
 	h := f.holdOf(p.csid)
 	if p.start {
-		*h = hold{csid: p.csid, fmtID: p.fmtID, prev: f.mapped(p.prev), hadPrev: p.hadPrev, st: f.mapped(p.st), buf: h.buf[:0]}
+		*h = hold{csid: p.csid, fmtID: p.fmtID, prev: p.prev, hadPrev: p.hadPrev, st: p.st, buf: h.buf[:0]}
 		// Held whole before deciding: the messages the filter may drop or
 		// patch (control and commands, all small). Media and data pass
 		// through as their chunks come.
@@ -352,14 +361,6 @@ func (f *ReplyFilter) decide(h *hold) error {
 			f.sent.streamBegin0 = false
 			return nil
 		}
-		// Events 0–4 (StreamBegin, StreamEOF, StreamDry, SetBufferLength,
-		// StreamIsRecorded) carry a message stream ID.
-		if len(p) >= 6 && p[0] == 0 && p[1] <= 4 {
-			if id, ok := f.remap[binary.BigEndian.Uint32(p[2:])]; ok {
-				p = append([]byte(nil), p...)
-				binary.BigEndian.PutUint32(p[2:], id)
-			}
-		}
 	case chunk.TypeCommandAMF0, chunk.TypeCommandAMF3:
 		drop, err := f.command(h)
 		if err != nil || drop {
@@ -390,14 +391,7 @@ func (f *ReplyFilter) command(h *hold) (bool, error) {
 		case "connect":
 			return true, f.checkConnect(cmd)
 		case "createStream":
-			if id, ok := firstNumber(cmd.Args); ok && cmd.Name == "_result" {
-				if given := f.sent.createStreams[cmd.TxID]; uint32(id) != given {
-					if f.remap == nil {
-						f.remap = map[uint32]uint32{}
-					}
-					f.remap[uint32(id)] = given
-				}
-			}
+			return true, f.checkCreateStream(cmd)
 		}
 		return true, nil
 	case "onBWDone":
@@ -444,12 +438,41 @@ func (f *ReplyFilter) checkConnect(cmd amf0.Command) error {
 		return nil
 	}
 	desc, _ := info.String("description")
+	if err := f.fail(truncate(code+": "+desc, 1024)); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %s %q %q", ErrRefused, cmd.Name, code, truncate(desc, 256))
+}
+
+// checkCreateStream ends the session when the server's stream ID for a
+// createStream differs from the one the edge gave (see ReplyFilter).
+func (f *ReplyFilter) checkCreateStream(cmd amf0.Command) error {
+	given := f.sent.createStreams[cmd.TxID]
+	id, ok := firstNumber(cmd.Args)
+	if cmd.Name == "_result" && ok && id == float64(given) {
+		return nil
+	}
+	var why string
+	if cmd.Name == "_result" && ok {
+		why = fmt.Sprintf("the media server gave stream %v to createStream %v, the edge had given %d", id, cmd.TxID, given)
+	} else {
+		why = fmt.Sprintf("the media server answered createStream %v with %s, not a stream ID", cmd.TxID, cmd.Name)
+	}
+	if err := f.fail(why); err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: %s", ErrStreamID, why)
+}
+
+// fail writes the client's failure: an onStatus error on its stream, in
+// the kind's words (Publish.Denied, Play.Failed), saying why.
+func (f *ReplyFilter) fail(description string) error {
 	status := "NetStream.Play.Failed"
 	if f.routed.Kind == KindPublish {
 		status = "NetStream.Publish.Denied"
 	}
 	p, err := amf0.EncodeCommand("onStatus", 0, nil, amf0.Object{{Key: "level", Value: "error"}, {Key: "code", Value: status},
-		{Key: "description", Value: truncate(code+": "+desc, 1024)}})
+		{Key: "description", Value: description}})
 	if err != nil {
 		return err
 	}
@@ -461,5 +484,5 @@ func (f *ReplyFilter) checkConnect(cmd amf0.Command) error {
 		return err
 	}
 	f.out = out
-	return fmt.Errorf("%w: %s %q %q", ErrRefused, cmd.Name, code, truncate(desc, 256))
+	return nil
 }

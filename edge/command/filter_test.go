@@ -195,24 +195,13 @@ func (s *serverBuild) media(csid, msid, ts uint32, typ uint8, n int) *serverBuil
 }
 
 // kept is what the client must receive from the server: its messages minus
-// the dropped ones, with stream IDs mapped.
-func (s *serverBuild) kept(remap map[uint32]uint32) []fullMsg {
+// the dropped ones.
+func (s *serverBuild) kept() []fullMsg {
 	var out []fullMsg
 	for i, m := range s.msgs {
-		if s.drop[i] {
-			continue
+		if !s.drop[i] {
+			out = append(out, m)
 		}
-		if id, ok := remap[m.StreamID]; ok {
-			m.StreamID = id
-		}
-		if m.Type == chunk.TypeUserControl && len(m.Payload) >= 6 {
-			if id, ok := remap[binary.BigEndian.Uint32([]byte(m.Payload[2:6]))]; ok {
-				p := []byte(m.Payload)
-				binary.BigEndian.PutUint32(p[2:], id)
-				m.Payload = string(p)
-			}
-		}
-		out = append(out, m)
 	}
 	return out
 }
@@ -250,7 +239,6 @@ func TestFilterFamilies(t *testing.T) {
 		tmpl   Template
 		client []byte
 		server func(t *testing.T, asTemplate bool) *serverBuild
-		remap  map[uint32]uint32
 		done   bool
 	}{
 		{"crtmpserver play", crtmpTemplate(t), ffmpegPlay, func(t *testing.T, tm bool) *serverBuild {
@@ -264,7 +252,7 @@ func TestFilterFamilies(t *testing.T) {
 				s.media(22, 1, uint32(i*23), chunk.TypeAudio, 20)
 			}
 			return s
-		}, nil, true},
+		}, true},
 		{"crtmpserver publish, growing chunk size mid-session", crtmpTemplate(t), ffmpegPublish, func(t *testing.T, tm bool) *serverBuild {
 			return crtmpConnect(t, newServer(true), tm).
 				cmd(t, 3, 0, tm, "_error", 2, nil, callFailed("releaseStream")).
@@ -275,7 +263,7 @@ func TestFilterFamilies(t *testing.T) {
 				add(ctl(chunk.TypeSetChunkSize, u32(4000)...), false).
 				add(ctl(chunk.TypeAck, u32(100000)...), false).
 				cmd(t, 3, 0, false, "onBWCheck", 0, nil)
-		}, nil, true},
+		}, true},
 		{"crtmpserver play, edge answered with nginx's shape", DefaultTemplate(), ffmpegPlay, func(t *testing.T, tm bool) *serverBuild {
 			s := crtmpConnect(t, newServer(true), false).cmd(t, 3, 0, true, "_result", 2, nil, 1.0).
 				cmd(t, 3, 0, false, "_error", 3, nil, callFailed("getStreamLength")).
@@ -285,17 +273,7 @@ func TestFilterFamilies(t *testing.T) {
 				s.media(21, 1, 0xFFFFF0+uint32(i*40), chunk.TypeVideo, 300)
 			}
 			return s
-		}, nil, true},
-		{"second stream ID from the server: mapped, never done", crtmpTemplate(t), ffmpegPlay, func(t *testing.T, tm bool) *serverBuild {
-			s := crtmpConnect(t, newServer(true), tm).cmd(t, 3, 0, true, "_result", 2, nil, 2.0).
-				cmd(t, 3, 0, tm, "_error", 3, nil, callFailed("getStreamLength")).
-				add(streamBegin(2), false).
-				cmd(t, 20, 2, false, "onStatus", 0, nil, amf0.Object{{Key: "code", Value: "NetStream.Play.Start"}})
-			for i := range 5 {
-				s.media(21, 2, uint32(i*40), chunk.TypeVideo, 300)
-			}
-			return s
-		}, map[uint32]uint32{2: 1}, false},
+		}, true},
 		{"SRS publish", srsTemplate(t), ffmpegPublish, func(t *testing.T, tm bool) *serverBuild {
 			return newServer(false).add(ctl(chunk.TypeWindowAckSize, u32(2500000)...), true).
 				add(ctl(chunk.TypeSetPeerBandwidth, append(u32(2500000), 2)...), true).
@@ -307,7 +285,7 @@ func TestFilterFamilies(t *testing.T) {
 				cmd(t, 3, 0, true, "_result", 4, nil, 1.0).
 				cmd(t, 5, 1, false, "onFCPublish", 0, nil, amf0.Object{{Key: "code", Value: "NetStream.Publish.Start"}}).
 				cmd(t, 5, 1, false, "onStatus", 0, nil, amf0.Object{{Key: "code", Value: "NetStream.Publish.Start"}})
-		}, nil, true},
+		}, true},
 		{"server with other window and bandwidth: forwarded", DefaultTemplate(), ffmpegPlay, func(t *testing.T, tm bool) *serverBuild {
 			return newServer(false).add(ctl(chunk.TypeWindowAckSize, u32(1<<20)...), false).
 				add(ctl(chunk.TypeSetPeerBandwidth, append(u32(1<<20), 1)...), false).
@@ -316,7 +294,7 @@ func TestFilterFamilies(t *testing.T) {
 				cmd(t, 3, 0, true, "_result", 2, nil, 1.0).
 				cmd(t, 5, 1, false, "onStatus", 0, nil, amf0.Object{{Key: "code", Value: "NetStream.Play.Start"}}).
 				media(6, 1, 0, chunk.TypeDataAMF0, 10000)
-		}, nil, true},
+		}, true},
 	}
 	for _, tt := range tests {
 		for _, step := range []int{0, 1, 50} {
@@ -344,7 +322,7 @@ func TestFilterFamilies(t *testing.T) {
 					}
 				}
 				var want []fullMsg
-				for _, m := range s.kept(tt.remap) {
+				for _, m := range s.kept() {
 					if m.Type != chunk.TypeSetChunkSize {
 						want = append(want, m)
 					}
@@ -431,7 +409,7 @@ func TestFilterRewritesHeaders(t *testing.T) {
 				noSCS = append(noSCS, m)
 			}
 		}
-		if want := s.kept(nil); !reflect.DeepEqual(noSCS, want) {
+		if want := s.kept(); !reflect.DeepEqual(noSCS, want) {
 			t.Errorf("step %d: got\n %v\nwant\n %v", step, noSCS, want)
 		}
 	}
@@ -488,4 +466,60 @@ func readAllFmts(t testing.TB, b []byte) []uint8 {
 		return nil
 	})
 	return fmts
+}
+
+// A server whose createStream answer differs from the edge's (another
+// family than the template's, a server numbering its own way): the client's
+// bytes reach that server on the edge's ID, so the session ends, the client
+// told why on its stream, rather than relaying on a stream the server does
+// not know. A refused createStream ends it the same way.
+func TestFilterStreamIDMismatch(t *testing.T) {
+	for _, tt := range []struct {
+		name, kind string
+		answer     func(s *serverBuild) *serverBuild
+		want       string
+	}{
+		{"play, stream 2", "play", func(s *serverBuild) *serverBuild {
+			return s.cmd(t, 3, 0, true, "_result", 2, nil, 2.0)
+		}, "gave stream 2 to createStream 2, the edge had given 1"},
+		{"publish, stream 0", "publish", func(s *serverBuild) *serverBuild {
+			return s.cmd(t, 3, 0, true, "_result", 2, nil, 0.0)
+		}, "gave stream 0"},
+		{"createStream refused", "play", func(s *serverBuild) *serverBuild {
+			return s.cmd(t, 3, 0, true, "_error", 2, nil, callFailed("createStream"))
+		}, "answered createStream 2 with _error"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			client := newClient().connect(t).cmd(t, 3, 0, "createStream", 2, nil).cmd(t, 8, 1, tt.kind, 3, nil, "s").b
+			s := newServer(false).add(ctl(chunk.TypeWindowAckSize, u32(5000000)...), true).
+				cmd(t, 3, 0, true, "_result", 1, crtmpProps, crtmpInfo)
+			s = tt.answer(s).cmd(t, 5, 2, false, "onStatus", 0, nil, amf0.Object{{Key: "code", Value: "NetStream.Play.Start"}})
+			for _, step := range []int{0, 1, 7} {
+				got, doneAt, err := session(t, DefaultTemplate(), client, s.b, step)
+				if !errors.Is(err, ErrStreamID) || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("step %d: err = %v, want ErrStreamID with %q", step, err, tt.want)
+				}
+				if doneAt >= 0 {
+					t.Errorf("step %d: done at %d", step, doneAt)
+				}
+				msgs := readAll(t, got)
+				last := msgs[len(msgs)-1]
+				cmd, _ := amf0.ParseCommand([]byte(last.Payload), last.Type)
+				var info amf0.Object
+				if len(cmd.Args) > 0 {
+					info, _ = cmd.Args[0].(amf0.Object)
+				}
+				code, _ := info.String("code")
+				desc, _ := info.String("description")
+				if cmd.Name != "onStatus" || last.StreamID != 1 || !strings.HasPrefix(code, "NetStream.") || !strings.Contains(desc, tt.want) {
+					t.Errorf("step %d: last message to the client %v %v", step, last, info)
+				}
+				for _, m := range msgs {
+					if m.StreamID == 2 {
+						t.Errorf("step %d: the client got a message on the server's stream 2: %v", step, m)
+					}
+				}
+			}
+		})
+	}
 }

@@ -31,6 +31,18 @@ func FuzzReplyFilter(f *testing.F) {
 		cmd(f, 20, 2, false, "onStatus", 0, nil, amf0.Object{{Key: "code", Value: "NetStream.Play.Start"}}).
 		add(ctl(chunk.TypeSetChunkSize, u32(1000)...), false).media(21, 2, 0xFFFFFF, chunk.TypeVideo, 3000)
 	f.Add(crtmp.b, uint8(1+4), uint16(77))
+	// A server whose createStream answers differ from the edge's (the
+	// session ends with ErrStreamID): another ID, and a refusal.
+	for _, answer := range []func(s *serverBuild) *serverBuild{
+		func(s *serverBuild) *serverBuild { return s.cmd(f, 3, 0, true, "_result", 2, nil, 0.0) },
+		func(s *serverBuild) *serverBuild {
+			return s.cmd(f, 3, 0, true, "_error", 2, nil, callFailed("createStream"))
+		},
+	} {
+		s := newServer(false).add(ctl(chunk.TypeWindowAckSize, u32(5000000)...), true).cmd(f, 3, 0, true, "_result", 1, crtmpProps, crtmpInfo)
+		s = answer(s).cmd(f, 5, 1, false, "onStatus", 0, nil, amf0.Object{{Key: "code", Value: "NetStream.Play.Start"}})
+		f.Add(s.b, uint8(1), uint16(40))
+	}
 	f.Fuzz(func(t *testing.T, server []byte, which uint8, split uint16) {
 		tmpl := DefaultTemplate()
 		if which&4 != 0 {
