@@ -248,9 +248,14 @@ func (e *Edge) moveSession(ch *handover.Channel, s *session) (bool, error) {
 	s.mu.Lock()
 	relay := s.relay
 	ok := s.phase == phaseRelay && relay != nil && s.cutReason == "" && !s.finished && s.proto == ProtoRTMP
+	// A publish the edge replicates stays too: its replicas' sessions, queues
+	// and the publisher's chunk-stream state live in this process, and the new
+	// one could not carry them on, so moving it would end the stream on every
+	// replica (and cut the players there).
+	replicated := s.repl != nil
 	s.mu.Unlock()
-	if !ok {
-		return false, nil // not relaying, or not over plain TCP: finishes here
+	if !ok || replicated {
+		return false, nil // not relaying, not over plain TCP, or replicated: finishes here
 	}
 	d, ok := any(relay).(detachable)
 	if !ok {
