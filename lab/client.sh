@@ -36,8 +36,8 @@ trap cleanup EXIT
 trap 'exit 143' TERM INT
 
 # The publisher: test pattern + tone, H.264/AAC, as an encoder would send it.
-# The edge routes on its real publish command and sends it to the upload
-# server (media03).
+# The edge routes on its real publish command, sends it to the upload server
+# (media03) and publishes the same stream to media01 and media02 itself.
 echo "$prog: publishing rtmp://$edge/$app/$stream"
 ffmpeg -hide_banner -loglevel warning -nostdin -re \
 	-f lavfi -i "testsrc2=size=640x360:rate=25" \
@@ -57,7 +57,8 @@ play() {
 }
 
 # try NAME URL: play, a few times (the stream takes a moment to reach
-# media03 and to be pushed on from there); report the outcome.
+# media03, and the edge's replica sessions to reach media01 and media02);
+# report the outcome.
 try() {
 	i=1
 	while [ "$i" -le "$attempts" ]; do

@@ -233,17 +233,14 @@ func TestComposeTopology(t *testing.T) {
 	}
 }
 
-// Each media server runs a configuration that exists in lab/crtmpserver/
-// (lab/media.Dockerfile copies that folder to /etc/crtmpserver/lab/); media03
-// is the upload server.
+// Each media server runs the one configuration in lab/crtmpserver/
+// (lab/media.Dockerfile copies that folder to /etc/crtmpserver/lab/): media03
+// is the upload server by the edge's configuration alone, and no server
+// pushes to another.
 func TestComposeMediaConfigs(t *testing.T) {
 	c := loadCompose(t)
-	want := map[string]string{
-		"media01": "/etc/crtmpserver/lab/media.lua",
-		"media02": "/etc/crtmpserver/lab/media.lua",
-		"media03": "/etc/crtmpserver/lab/media03.lua",
-	}
-	for name, cfg := range want {
+	for _, name := range []string{"media01", "media02", "media03"} {
+		const cfg = "/etc/crtmpserver/lab/media.lua"
 		cmd := c.Services[name].Command
 		if !slices.Equal(cmd, []string{cfg}) {
 			t.Errorf("%s: command = %v, want [%s]", name, cmd, cfg)
@@ -260,7 +257,7 @@ func TestComposeMediaConfigs(t *testing.T) {
 // play of a file, which the edge balances over all three, finds it on any.
 func TestComposeMediaShareFiles(t *testing.T) {
 	c := loadCompose(t)
-	const folder = "/var/lib/crtmpserver-lab/media"
+	const folder = mediaFolder
 	var source string
 	for _, name := range []string{"media01", "media02", "media03"} {
 		found := ""
@@ -286,10 +283,8 @@ func TestComposeMediaShareFiles(t *testing.T) {
 			t.Errorf("%s mounts %q at %s, another server %q: they must share one", name, found, folder, source)
 		}
 	}
-	for _, file := range []string{"crtmpserver/media.lua", "crtmpserver/media03.lua"} {
-		if !slices.Contains(luaFacts(t, file), "mediaFolder flvplayback "+folder) {
-			t.Errorf("%s: flvplayback's mediaFolder is not %s, the shared volume", file, folder)
-		}
+	if !slices.Contains(luaFacts(t, "crtmpserver/media.lua"), "mediaFolder flvplayback "+folder) {
+		t.Errorf("media.lua: flvplayback's mediaFolder is not %s, the shared volume", folder)
 	}
 }
 

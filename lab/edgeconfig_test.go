@@ -56,8 +56,11 @@ type edgeFile struct {
 		Backend   string   `yaml:"backend"`
 	} `yaml:"listeners"`
 	Backends []struct {
-		Name    string `yaml:"name"`
-		Route   string `yaml:"route"`
+		Name      string `yaml:"name"`
+		Route     string `yaml:"route"`
+		Replicate *struct {
+			To any `yaml:"to"`
+		} `yaml:"replicate"`
 		Source  string `yaml:"source"`
 		Servers []struct {
 			Name         string   `yaml:"name"`
@@ -97,11 +100,15 @@ func TestEdgeConfigMatchesTopology(t *testing.T) {
 		t.Fatalf("want one backend, got %d", len(cfg.Backends))
 	}
 	b := cfg.Backends[0]
-	// Players of a live stream must go to a server that has it: with
-	// crtmpserver that is where the publish went, which only routing on the
-	// real publish/play knows.
+	// crtmpserver pushes no upload on by itself (its proxypublish forwards
+	// only streams named in its configuration), so the edge publishes each
+	// upload to every server; that needs the exact publish, which only
+	// routing on the real publish/play knows.
 	if b.Route != "command" {
-		t.Errorf("backend route = %q, want command (players of a live stream go where it is live)", b.Route)
+		t.Errorf("backend route = %q, want command (an exact publish to replicate)", b.Route)
+	}
+	if b.Replicate == nil || b.Replicate.To != "all" {
+		t.Errorf("backend replicate = %+v, want { to: all }: media01 and media02 get the uploads from the edge or not at all", b.Replicate)
 	}
 	if b.Source != "clientip" {
 		t.Errorf("backend source = %q, want clientip (transparent mode)", b.Source)
@@ -117,10 +124,10 @@ func TestEdgeConfigMatchesTopology(t *testing.T) {
 		if wantUpload := s.Name == "media03"; s.Upload != wantUpload {
 			t.Errorf("server %s: upload = %v; media03, and only media03, takes the uploads", s.Name, s.Upload)
 		}
-		// replicates_to claims every stream published there is live on the
-		// others; crtmpserver pushes only the streams its configuration names.
+		// replicates_to claims the media server pushes every stream published
+		// there to the others; the lab's crtmpserver push nothing.
 		if len(s.ReplicatesTo) != 0 {
-			t.Errorf("server %s: replicates_to %v, which crtmpserver's proxypublish cannot make true", s.Name, s.ReplicatesTo)
+			t.Errorf("server %s: replicates_to %v, but no lab server pushes (the edge replicates)", s.Name, s.ReplicatesTo)
 		}
 	}
 	for name, addr := range topo.media {

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,11 +8,16 @@ import (
 	"testing"
 )
 
-var luaConfigs = []string{"crtmpserver/media.lua", "crtmpserver/media03.lua"}
+// The one configuration the three media servers run.
+var luaConfigs = []string{"crtmpserver/media.lua"}
 
 // The directory the configurations load applications from; lab/media.Dockerfile
 // links it to the package's application directory.
 const crtmpAppsDir = "/usr/local/lib/crtmpserver-lab/applications"
+
+// flvplayback's mediaFolder; docker-compose.yml mounts one volume there on all
+// three servers.
+const mediaFolder = "/var/lib/crtmpserver-lab/media"
 
 func TestLuaConfigsParse(t *testing.T) {
 	luac := needTool(t, "luac5.1", "apt-get install -y lua5.1")
@@ -59,10 +63,8 @@ for _, app in ipairs(c.applications) do
 		print("abortOnConnectError " .. app.name .. " " .. type(app.abortOnConnectError))
 	end
 	if app.mediaFolder ~= nil then print("mediaFolder " .. app.name .. " " .. app.mediaFolder) end
-	for _, ts in ipairs(app.targetServers or {}) do
-		-- crtmpserver pushes nothing for an entry without localStreamName.
-		print("target " .. app.name .. " " .. ts.targetUri .. " " .. tostring(ts.localStreamName))
-	end
+	for _, ts in ipairs(app.targetServers or {}) do print("target " .. app.name .. " " .. ts.targetUri) end
+	for _, es in ipairs(app.externalStreams or {}) do print("pull " .. app.name .. " " .. tostring(es.uri)) end
 end
 `
 
@@ -75,63 +77,36 @@ func luaFacts(t *testing.T, file string) []string {
 }
 
 func TestLuaConfigContents(t *testing.T) {
-	topo := loadTopology(t)
-	common := []string{
+	facts := luaFacts(t, "crtmpserver/media.lua")
+	for _, w := range []string{
 		"daemon false", // the container's main process stays in the foreground
 		"root " + crtmpAppsDir,
+		// flvplayback alone, so it takes every connection; "live" for the
+		// streams published to the server (by a client through the edge, or
+		// by the edge's replica session), "vod" for the shared files.
+		"app flvplayback default=true validateHandshake=false",
+		"alias flvplayback live",
+		"alias flvplayback vod",
+		"acceptor flvplayback 0.0.0.0:1935 inboundRtmp",
+		"mediaFolder flvplayback " + mediaFolder,
+	} {
+		if !slices.Contains(facts, w) {
+			t.Errorf("media.lua: missing %q; it says:\n%s", w, strings.Join(facts, "\n"))
+		}
 	}
-	cases := []struct {
-		file string
-		want []string
-	}{
-		{"crtmpserver/media.lua", []string{
-			"app flvplayback default=true validateHandshake=false",
-			"alias flvplayback live",
-			"acceptor flvplayback 0.0.0.0:1935 inboundRtmp",
-		}},
-		{"crtmpserver/media03.lua", []string{
-			// appselector hands each connection to the application its connect names ...
-			"app appselector default=true validateHandshake=false",
-			"acceptor appselector 0.0.0.0:1935 inboundRtmp",
-			// ... and "live" is proxypublish, which forwards only its own streams,
-			// and of those only the ones an entry names (localStreamName): the
-			// lab's live/demo, to media01 and media02.
-			"app proxypublish default=false validateHandshake=false",
-			"alias proxypublish live",
-			"abortOnConnectError proxypublish boolean", // proxypublish refuses to start otherwise
-			fmt.Sprintf("target proxypublish rtmp://%s:1935/live demo", topo.media["media01"]),
-			fmt.Sprintf("target proxypublish rtmp://%s:1935/live demo", topo.media["media02"]),
-			"app flvplayback default=false validateHandshake=false",
-		}},
+	if n := countPrefix(facts, "app "); n != 1 {
+		t.Errorf("media.lua: %d applications, want flvplayback alone:\n%s", n, strings.Join(facts, "\n"))
 	}
-	for _, tc := range cases {
-		t.Run(tc.file, func(t *testing.T) {
-			facts := luaFacts(t, tc.file)
-			for _, w := range append(common, tc.want...) {
-				if !slices.Contains(facts, w) {
-					t.Errorf("%s: missing %q; it says:\n%s", tc.file, w, strings.Join(facts, "\n"))
-				}
-			}
-			// Every push names its stream (an entry without one pushes nothing).
-			for _, f := range facts {
-				if strings.HasPrefix(f, "target ") && strings.HasSuffix(f, " nil") {
-					t.Errorf("%s: %q has no localStreamName: crtmpserver would push nothing", tc.file, f)
-				}
-			}
-			// Exactly one acceptor on 1935, and only one default application.
-			if n := countPrefix(facts, "acceptor "); n != 1 {
-				t.Errorf("%s: %d acceptors, want 1 (RTMP on 1935)", tc.file, n)
-			}
-			defaults := 0
-			for _, f := range facts {
-				if strings.HasPrefix(f, "app ") && strings.Contains(f, " default=true ") {
-					defaults++
-				}
-			}
-			if defaults != 1 {
-				t.Errorf("%s: %d default applications, want 1", tc.file, defaults)
-			}
-		})
+	if n := countPrefix(facts, "acceptor "); n != 1 {
+		t.Errorf("media.lua: %d acceptors, want 1 (RTMP on 1935)", n)
+	}
+	// The servers neither push nor pull: the edge publishes each upload to
+	// every server itself. A push configured here as well would publish the
+	// same stream to media01/02 a second time.
+	for _, f := range facts {
+		if strings.HasPrefix(f, "target ") || strings.HasPrefix(f, "pull ") {
+			t.Errorf("media.lua: %q: the lab's servers neither push nor pull (the edge replicates)", f)
+		}
 	}
 }
 

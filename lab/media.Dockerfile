@@ -6,14 +6,15 @@ RUN apt-get update \
 	&& DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 		crtmpserver crtmpserver-apps iproute2 \
 	&& rm -rf /var/lib/apt/lists/*
-# The configurations name one fixed application directory; link it to wherever the
-# package put <dir>/<name>/lib<name>.so, and fail the build if an application we use
-# is missing rather than at the first start.
+# The configuration names one fixed application directory; link it to wherever the
+# package put <dir>/<name>/lib<name>.so, and fail the build if an application it loads
+# is missing rather than at the first start. The mediaFolder belongs to nobody, who
+# runs crtmpserver (a named volume mounted there starts as a copy of it).
 RUN set -e; \
 	lib=$(find /usr/lib -name libflvplayback.so -path '*/flvplayback/*' | head -n 1); \
 	test -n "$lib" || { echo "crtmpserver's flvplayback application not found" >&2; exit 1; }; \
 	apps=$(dirname "$(dirname "$lib")"); \
-	for app in appselector flvplayback proxypublish; do \
+	for app in flvplayback; do \
 		test -f "$apps/$app/lib$app.so" || { echo "crtmpserver application $app missing in $apps" >&2; exit 1; }; \
 	done; \
 	mkdir -p /usr/local/lib/crtmpserver-lab /var/lib/crtmpserver-lab/media; \
@@ -28,5 +29,5 @@ EXPOSE 1935
 ENTRYPOINT ["/usr/local/sbin/media-route.sh", \
 	"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--no-new-privs", "--", \
 	"/usr/sbin/crtmpserver"]
-# The configuration: media.lua (media01, media02) or media03.lua (media03, the upload server).
+# The configuration, the same for media01..03.
 CMD ["/etc/crtmpserver/lab/media.lua"]

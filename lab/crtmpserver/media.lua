@@ -1,11 +1,21 @@
--- crtmpserver configuration of media01 and media02 in the docker-compose lab
--- (docker-compose.yml, README "The docker-compose lab"). They serve plays:
--- live/demo, which media03 pushes to them (media03.lua), in the application
--- "live", and the files of the volume the three share (mediaFolder).
+-- crtmpserver configuration of media01, media02 and media03 in the
+-- docker-compose lab (docker-compose.yml, README "The docker-compose lab").
+-- The three are alike: each serves, in the application "live", every stream
+-- published to it, and, in "vod", the files of the volume the three share
+-- (mediaFolder). media03 is the upload server only because lab/edge.yaml
+-- says so (upload: true): the edge sends every client's publish there, and
+-- the edge itself publishes the same stream to media01 and media02 (its
+-- backend's replicate: key), so all three have every live upload.
+--
+-- No server pushes anything: crtmpserver's own pushing application
+-- (proxypublish) forwards only streams its configuration names in advance,
+-- one entry per stream and target, and never pushes again to a target that
+-- restarted. The README's lab section says more.
 --
 -- Structure: the packaged crtmpserver.lua / configs/flvplayback.lua of
--- crtmpserver 1.0 (Ubuntu 22.04's package). CI parses this
--- file with `luac5.1 -p` (go test ./lab/); only the containers run it.
+-- crtmpserver 1.0 (Ubuntu 22.04's package). CI parses this file with
+-- `luac5.1 -p` and runs it with lua5.1 (go test ./lab/); the containers run
+-- crtmpserver with it.
 configuration=
 {
 	-- Stay in the foreground: the container's main process.
@@ -31,7 +41,7 @@ configuration=
 		-- application libraries (<dir>/<name>/lib<name>.so).
 		rootDirectory="/usr/local/lib/crtmpserver-lab/applications",
 		{
-			description="FLV playback: live streams published or pushed here, played by clients",
+			description="FLV playback: live streams published here, and recorded files, played by clients",
 			name="flvplayback",
 			protocol="dynamiclinklibrary",
 			-- The only application, so it takes every connection on its acceptor.
