@@ -87,15 +87,19 @@ if [ "$SHORT" = 1 ]; then
 	SR_CLIENTS=4 SR_SECS=1s
 	MEM_SMALL=50 MEM_LARGE=100 MEM_RAMP=500 MEM_SETTLE=1 RTMPT_SETUP=4
 	LIVE_PLAYERS=10 LIVE_SECS=2s
-	MANY_PLAYERS=100 MANY_RAMP=200 MANY_SETTLE=1 MANY_MEASURE=2
+	MANY_SMALL=50 MANY_PLAYERS=100 MANY_RAMP=200 MANY_SETTLE=1 MANY_MEASURE=2
 	REPL_PUBS=2 REPL_SETTLE=2 REPL_MEASURE=2
 else
 	TP_PUBS=8 TP_SECS=10s
 	LAT_SECS=10s
 	SR_CLIENTS=32 SR_SECS=5s
-	MEM_SMALL=1000 MEM_LARGE=10000 MEM_RAMP=2000 MEM_SETTLE=3 RTMPT_SETUP=8
+	# MEM_SETTLE: on a loaded machine a proxy sets up fewer than 2000 sessions/s, and a load that ends
+	# before every session is up divides the memory by fewer sessions than it was sized for.
+	MEM_SMALL=1000 MEM_LARGE=10000 MEM_RAMP=2000 MEM_SETTLE=8 RTMPT_SETUP=8
 	LIVE_PLAYERS=500 LIVE_SECS=15s
-	MANY_PLAYERS=10000 MANY_RAMP=1000 MANY_SETTLE=5 MANY_MEASURE=10
+	# MANY_SMALL: a count this 2-vCPU machine carries in full on every path (measured: 1000 players of
+	# 256 kbit/s cost HAProxy about half a core, so 10,000 would need about five cores for the proxy alone).
+	MANY_SMALL=1000 MANY_PLAYERS=10000 MANY_RAMP=250 MANY_SETTLE=5 MANY_MEASURE=10
 	REPL_PUBS=8 REPL_SETTLE=4 REPL_MEASURE=10
 fi
 
@@ -112,6 +116,9 @@ if [ "$MEM_LARGE" -gt $((PROXY_MAXCONN - 500)) ]; then
 	MEM_LARGE=$(((PROXY_MAXCONN - 500) / 1000 * 1000))
 	log "fd limit $FD_LIMIT: the large memory run uses $MEM_LARGE sessions instead of $MEM_LARGE_WANTED"
 fi
+# BENCH_MANY_PLAYERS / BENCH_MANY_RAMP override the many-players load's count and ramp (players/s).
+MANY_PLAYERS=${BENCH_MANY_PLAYERS:-$MANY_PLAYERS}
+MANY_RAMP=${BENCH_MANY_RAMP:-$MANY_RAMP}
 # The many-players load: the same bound (a proxy holds two descriptors per player), a few hundred kept
 # for health checks, splice pipes and the other listeners.
 MANY_WANTED=$MANY_PLAYERS
@@ -552,7 +559,7 @@ live_run() {
 	ramp_s=$(awk -v n="$n" -v r="$ramp" 'BEGIN {printf "%d", n / r + 1}')
 	secs=$((ramp_s + settle + measure + 2))
 	base=$(rss_kb "$pid")
-	"$BENCH" load -json -progress 0 -publishers 0 -players "$n" -streams 1 -stream "$stream" -ramp "$ramp" \
+	"$BENCH" load -json -progress 1s -publishers 0 -players "$n" -streams 1 -stream "$stream" -ramp "$ramp" \
 		-duration "${secs}s" "$@" "${NGINX_URL[$path]}" >"$WORK/$name-$path.json" 2>"$WORK/$name-$path.err" &
 	local lp=$!
 	sleep $((ramp_s + settle))
@@ -568,9 +575,18 @@ live_run() {
 	t1=$(cpu_ticks "$pid")
 	w1=$(date +%s.%N)
 	wait "$lp" || log "$name/$path: rtmp-bench reported errors: $(jq -c '.errors' "$WORK/$name-$path.json" 2>/dev/null)"
-	LIVE_CPU="" LIVE_RSS=""
+	LIVE_CPU="" LIVE_RSS="" LIVE_GB=""
+	# What the players received during the measured window, from rtmp-bench's progress lines
+	# ("<elapsed>s ... in <Mbit/s> Mbit/s ..." every second).
+	LIVE_WIN_MBPS=$(awk -v a="$((ramp_s + settle))" -v b="$((ramp_s + settle + measure))" '
+		$1 ~ /s$/ { t = $1 + 0; for (i = 2; i < NF; i++) if ($i == "in") { v = $(i + 1) } ; if (t > a && t <= b + 0.5) { sum += v; n++ } }
+		END { if (n) printf "%.1f", sum / n; else print "nan" }' "$WORK/$name-$path.err")
 	if [ -n "$pid" ]; then
 		LIVE_CPU=$(cpu_pct "$t0" "$t1" "$w0" "$w1")
+		if [ "$LIVE_WIN_MBPS" != nan ]; then
+			LIVE_GB=$(awk -v t="$((t1 - t0))" -v hz="$CLK_TCK" -v m="$LIVE_WIN_MBPS" -v a="$w0" -v b="$w1" \
+				'BEGIN { gb = m * (b - a) / 8 / 1000; if (gb > 0) printf "%.3f", t / hz / gb; else print "nan" }')
+		fi
 		local up
 		up=$(j '.players_up' "$WORK/$name-$path.json")
 		if [ "$up" != nan ] && [ "$up" -gt 0 ]; then
@@ -643,30 +659,38 @@ if [ "$NGINX_OK" = 1 ] && [ "$npaths" -gt 0 ]; then
 fi
 
 # --- 6. many live players: one 256 kbit/s stream, 10,000 players (or as many as the fd limit allows) --
-# RTMPT is left out (ten thousand polling tunnels measure the poll rate, not the relay). The players'
-# read buffers are small (8 KiB) so that the client process stays cheap beside the proxy.
-MANY_PATHS=(direct haproxy edge-rtmp edge-cmd)
+# and a smaller count the machine carries in full. RTMPT is left out (ten thousand polling tunnels
+# measure the poll rate, not the relay). The players are made cheap so that the client process does
+# not take the proxy's CPU: 8 KiB read buffers, and a 50 ms pause once a player has parsed all it read
+# (one read then takes the few messages that arrived; the proxy still writes each message as it comes).
+MANY_PATHS=(direct haproxy edge-rtmp)
 npaths=$(count_paths many "${MANY_PATHS[@]}")
 if [ "$NGINX_OK" = 1 ] && [ "$npaths" -gt 0 ]; then
-	many_one=$((MANY_PLAYERS / MANY_RAMP + 1 + MANY_SETTLE + MANY_MEASURE + 2 + 6))
-	publish_live many 256k $((many_one * npaths + 10))
-	for path in "${MANY_PATHS[@]}"; do
-		run_on "$path" || continue
-		log "many: $path ($MANY_PLAYERS players of a 256 kbit/s stream)"
-		live_run many "$path" "$MANY_PLAYERS" many "$MANY_RAMP" "$MANY_SETTLE" "$MANY_MEASURE" -read-buffer 8192 -src 127.0.15.0/24
-		f="$WORK/many-$path.json"
-		put "many_players_with_media_$MANY_PLAYERS" "$path" "$(j '.players_with_media' "$f")"
-		put "many_players_at_end_$MANY_PLAYERS" "$path" "$(j '.players_media_at_end' "$f")"
-		put "many_in_mbps_$MANY_PLAYERS" "$path" "$(j '.in_mbit_s' "$f")"
-		[ -n "$LIVE_CPU" ] && put "many_proxy_cpu_pct_$MANY_PLAYERS" "$path" "$LIVE_CPU"
-		[ -n "$LIVE_RSS" ] && put "many_rss_kb_per_session_$MANY_PLAYERS" "$path" "$LIVE_RSS"
-		sleep 2 # the sessions close
+	many_secs=0
+	for n in $MANY_SMALL $MANY_PLAYERS; do
+		many_secs=$((many_secs + (n / MANY_RAMP + 1 + MANY_SETTLE + MANY_MEASURE + 2 + 6) * npaths))
+	done
+	publish_live many 256k $((many_secs + 10))
+	for n in $MANY_SMALL $MANY_PLAYERS; do
+		for path in "${MANY_PATHS[@]}"; do
+			run_on "$path" || continue
+			log "many: $path ($n players of a 256 kbit/s stream)"
+			live_run "many$n" "$path" "$n" many "$MANY_RAMP" "$MANY_SETTLE" "$MANY_MEASURE" -read-buffer 8192 -read-pause 50ms -retry-pause 1s -src 127.0.15.0/24
+			f="$WORK/many$n-$path.json"
+			put "many_players_with_media_$n" "$path" "$(j '.players_with_media' "$f")"
+			put "many_players_at_end_$n" "$path" "$(j '.players_media_at_end' "$f")"
+			put "many_in_mbps_$n" "$path" "$LIVE_WIN_MBPS"
+			[ -n "$LIVE_CPU" ] && put "many_proxy_cpu_pct_$n" "$path" "$LIVE_CPU"
+			[ -n "$LIVE_GB" ] && put "many_cpu_s_per_gb_$n" "$path" "$LIVE_GB"
+			[ -n "$LIVE_RSS" ] && put "many_rss_kb_per_session_$n" "$path" "$LIVE_RSS"
+			sleep 2 # the sessions close
+		done
 	done
 	kill "$LIVE_PUB" 2>/dev/null || true
 	if [ "$MANY_PLAYERS" -lt "$MANY_WANTED" ]; then
 		NOTES+=("many live players: $MANY_PLAYERS players instead of $MANY_WANTED: the fd limit is $FD_LIMIT (hard limit; no CAP_SYS_RESOURCE), HAProxy holds 2 descriptors per player plus splice pipes, so its maxconn is $PROXY_MAXCONN")
 	fi
-	NOTES+=("many live players: one 256 kbit/s stream (25 fps video + 128 kbit/s AAC-shaped audio, ~68 messages/s) from nginx-rtmp, all players at $MANY_RAMP/s; CPU over ${MANY_MEASURE}s after the ramp and ${MANY_SETTLE}s more; RSS per session = largest proxy RSS then, minus the fresh process's RSS before, per player set up; \"at the end\" = a media message in the run's last 2 s; players, nginx and the proxy share the machine's $(nproc) cores")
+	NOTES+=("many live players: one 256 kbit/s stream (25 fps video + 128 kbit/s AAC-shaped audio, ~68 messages/s) from nginx-rtmp (one worker), $MANY_SMALL and $MANY_PLAYERS players at $MANY_RAMP/s; CPU over ${MANY_MEASURE}s from ${MANY_SETTLE}s after the ramp; delivered = what the players received in that window (wanted: players × 0.256 Mbit/s); RSS per session = largest proxy RSS then, minus the fresh process's RSS before, per player set up; \"at the end\" = a media message in the run's last 2 s; a player whose set-up failed retries after 1 s; players, nginx and the proxy share the machine's $(nproc) cores, so the larger count is a saturation load: compare CPU-seconds per GB delivered and RSS per session, not CPU %")
 fi
 
 # --- 7. replication: publishers at 2.5 Mbit/s, plain and replicated by the edge ------------------------
@@ -752,7 +776,7 @@ MODE=full
 	echo "nginx	$(nginx -v 2>&1 | head -1 || echo none)"
 	echo "edge	$([ "$EDGE_OK" = 1 ] && (cd "$ROOT" && git rev-parse --short HEAD) || echo n/a)"
 	echo "fd limit	$FD_LIMIT (proxies' maxconn $PROXY_MAXCONN; large memory run $MEM_LARGE sessions, $MEM_LARGE_WANTED wanted)"
-	echo "sizes	throughput $TP_PUBS publishers $TP_SECS; latency 1 player $LAT_SECS; sessions $SR_CLIENTS clients $SR_SECS; memory $MEM_SMALL/$MEM_LARGE; live $LIVE_PLAYERS players $LIVE_SECS; many $MANY_PLAYERS players ($MANY_WANTED wanted); replication $REPL_PUBS publishers"
+	echo "sizes	throughput $TP_PUBS publishers $TP_SECS; latency 1 player $LAT_SECS; sessions $SR_CLIENTS clients $SR_SECS; memory $MEM_SMALL/$MEM_LARGE; live $LIVE_PLAYERS players $LIVE_SECS; many $MANY_SMALL and $MANY_PLAYERS players ($MANY_WANTED wanted); replication $REPL_PUBS publishers"
 	echo "load	$(cut -d' ' -f1-3 /proc/loadavg) (load average at the end: the machine is shared; numbers vary run to run)"
 	for n in "${NOTES[@]}"; do printf 'note	%s
 ' "$n"; done

@@ -45,7 +45,8 @@ var known = []struct {
 	{"many_rss_kb_per_session", true, metricInfo{"Live %s × 256 kbit/s: proxy RSS per live session (KiB)", "%s LIVE: RSS KIB/SESSION", "lower"}},
 	{"many_players_with_media", true, metricInfo{"Live %s × 256 kbit/s: players receiving media", "%s LIVE: PLAYERS OK", "higher"}},
 	{"many_players_at_end", true, metricInfo{"Live %s × 256 kbit/s: players still receiving at the end", "%s LIVE: PLAYERS AT END", "higher"}},
-	{"many_in_mbps", true, metricInfo{"Live %s × 256 kbit/s: delivered to players (Mbit/s)", "%s LIVE: MBIT/S", "higher"}},
+	{"many_in_mbps", true, metricInfo{"Live %s × 256 kbit/s: delivered to players while measured (Mbit/s)", "%s LIVE: MBIT/S", "higher"}},
+	{"many_cpu_s_per_gb", true, metricInfo{"Live %s × 256 kbit/s: proxy CPU-seconds per GB delivered", "%s LIVE: CPU S PER GB", "lower"}},
 	{"rss_kb_per_session", true, metricInfo{"Proxy RSS per session, %s idle sessions (KiB)", "RSS KIB/SESSION %s", "lower"}},
 	{"sessions_up", true, metricInfo{"Sessions set up of %s (memory run)", "SESSIONS UP OF %s", "higher"}},
 	// Replication (its own table): the same publishers plain and replicated.

@@ -67,6 +67,8 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		idle       = fs.Bool("idle", false, "publishers publish and then send nothing (mostly idle sessions)")
 		reconnect  = fs.Bool("reconnect", false, "each client sets up sessions in a loop (measures session rate)")
 		hold       = fs.Duration("hold", 0, "with -reconnect: how long each session stays up")
+		readPause  = fs.Duration("read-pause", 0, "players: wait this long after parsing all they read before reading again (fewer wake-ups for 10k players); 0 = none")
+		retryPause = fs.Duration("retry-pause", 0, "wait after a failed session before the next; 0 = 100ms")
 		readBuf    = fs.Int("read-buffer", 0, "each client's read buffer in bytes; 0 = 64 KiB (a few KiB hold 10k slow players cheaply)")
 		poll       = fs.Duration("rtmpt-poll", 0, "rtmpt clients: wait between empty polls (0 = 10ms); real players back off to ~0.5s when idle")
 		progress   = fs.Duration("progress", time.Second, "progress line interval on stderr; 0 = none")
@@ -88,7 +90,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cfg.FPS, cfg.GOP, cfg.ChunkSize = *fps, *gop, *chunk
 	cfg.Ramp, cfg.Duration, cfg.ConnectTimeout = *ramp, *duration, *timeout
 	cfg.Idle, cfg.Reconnect, cfg.Hold, cfg.Progress = *idle, *reconnect, *hold, *progress
-	cfg.RTMPTPoll, cfg.ReadBuffer = *poll, *readBuf
+	cfg.RTMPTPoll, cfg.ReadBuffer, cfg.ReadPause, cfg.RetryPause = *poll, *readBuf, *readPause, *retryPause
 	sum, err := load.Run(ctx, cfg, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "rtmp-bench:", err)

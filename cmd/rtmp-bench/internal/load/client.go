@@ -31,7 +31,7 @@ func (c *client) run(ctx context.Context) {
 			c.st.addError(err)
 			select { // do not hammer a refusing server
 			case <-ctx.Done():
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(c.retryPause()):
 			}
 		}
 		if !c.cfg.Reconnect && err == nil {
@@ -99,6 +99,15 @@ func (c *client) dial(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("%w %s: %w", errDial, t.Addr, err)
 	}
 	return rtmpraw.CountingConn{Conn: nc, In: &c.st.bytesIn, Out: &c.st.bytesOut}, nil
+}
+
+// retryPause is the wait after a failed session: 100 ms unless configured
+// (ten thousand players retrying every 100 ms are a connection storm of their own).
+func (c *client) retryPause() time.Duration {
+	if c.cfg.RetryPause > 0 {
+		return c.cfg.RetryPause
+	}
+	return 100 * time.Millisecond
 }
 
 func (c *client) connectTimeout() time.Duration {
@@ -181,6 +190,11 @@ func (c *client) session(ctx context.Context) error {
 func (c *client) play(ctx context.Context, rc *rtmpraw.Conn, start time.Time) error {
 	recorded := false
 	var seen uint64
+	var pauseTimer *time.Timer
+	if c.cfg.ReadPause > 0 {
+		pauseTimer = time.NewTimer(c.cfg.ReadPause)
+		defer pauseTimer.Stop()
+	}
 	for {
 		if rc.MediaMessages != seen {
 			seen = rc.MediaMessages
@@ -188,6 +202,19 @@ func (c *client) play(ctx context.Context, rc *rtmpraw.Conn, start time.Time) er
 			if !recorded {
 				recorded = true
 				c.st.addFirstPacket(rc.FirstMediaAt.Sub(start))
+			}
+		}
+		if pauseTimer != nil && rc.R.Buffered() == 0 {
+			// Ten thousand players each woken for every small message would
+			// cost the client more CPU than the proxy it measures; a player
+			// that reads what arrived every few tens of milliseconds gets the
+			// same bytes with a fraction of the wake-ups. The proxy still
+			// writes each message as it comes (the socket buffer has room).
+			pauseTimer.Reset(c.cfg.ReadPause)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-pauseTimer.C:
 			}
 		}
 		if _, err := rc.ReadMessage(); err != nil {

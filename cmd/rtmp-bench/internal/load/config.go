@@ -42,6 +42,12 @@ type Config struct {
 	Hold           time.Duration // with Reconnect: how long a session stays after setup
 	RTMPTPoll      time.Duration // rtmpt clients: wait between empty polls; 0 = the rtmpt package default
 	ReadBuffer     int           // each client's read buffer in bytes; 0 = rtmpraw.DefaultReadBuffer
+	// ReadPause: a player that has parsed everything it read waits this long
+	// before it reads again, so that one read takes what arrived meanwhile
+	// (a player reading on its frame clock). 0 reads as soon as bytes arrive.
+	ReadPause time.Duration
+	// RetryPause is the wait after a failed session before the next; 0 = 100 ms.
+	RetryPause time.Duration
 
 	Progress time.Duration // progress line interval; 0 = none
 }
@@ -78,6 +84,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: negative bitrate, ramp or hold", ErrBadConfig)
 	case c.ChunkSize > 0xffffff:
 		return fmt.Errorf("%w: chunk size %d", ErrBadConfig, c.ChunkSize)
+	case c.RetryPause < 0 || c.RetryPause > time.Minute:
+		return fmt.Errorf("%w: retry pause %v not in [0, 1m]", ErrBadConfig, c.RetryPause)
+	case c.ReadPause < 0 || c.ReadPause > time.Second:
+		return fmt.Errorf("%w: read pause %v not in [0, 1s]", ErrBadConfig, c.ReadPause)
 	case c.ReadBuffer < 0 || c.ReadBuffer > 16<<20:
 		return fmt.Errorf("%w: read buffer %d not in [0, 16 MiB]", ErrBadConfig, c.ReadBuffer)
 	}

@@ -213,6 +213,12 @@ func TestPlayersAtEnd(t *testing.T) {
 	if sum.PlayersMedia != 4 || sum.PlayersAtEnd != 4 {
 		t.Errorf("source: players with media %d, at the end %d; want 4, 4", sum.PlayersMedia, sum.PlayersAtEnd)
 	}
+	// Players that pause 50 ms after parsing what they read get the same stream.
+	sum = runLoad(t, Config{PublishTargets: targets(t, "rtmp://"+addr+"/live"), Streams: 1, Players: 3,
+		ReadBuffer: 8192, ReadPause: 50 * time.Millisecond, Duration: 3 * time.Second})
+	if sum.PlayersAtEnd != 3 || sum.InMbps < 2*2.5*0.8 {
+		t.Errorf("pausing players: at the end %d, received %.2f Mbit/s; want 3 and about 3 × 2.5", sum.PlayersAtEnd, sum.InMbps)
+	}
 	_, addr = startBenchServer(t, false)
 	sum = runLoad(t, Config{PublishTargets: targets(t, "rtmp://"+addr+"/live"), Streams: 1, Players: 2})
 	if sum.PlayersUp != 2 || sum.PlayersMedia != 0 || sum.PlayersAtEnd != 0 {

@@ -70,6 +70,10 @@ func NewReader(br *bufio.Reader) *Reader {
 	return &Reader{br: br, chunkSize: 128, streams: make(map[int]*chunkStream)}
 }
 
+// Buffered is how many bytes were read from the connection and not yet
+// parsed: zero means the next Read waits for the network.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
 func (r *Reader) readFull(b []byte) error {
 	n, err := io.ReadFull(r.br, b)
 	r.BytesRead += uint64(n)
