@@ -195,3 +195,33 @@ func goMemory() (total, stacks int64) {
 
 // idlePad is the idle body, allocated once so it does not count per op.
 var idlePad = []byte{0}
+
+// BenchmarkHandlerSendSink: a /send of 100 bytes that an attached sink (a
+// relay writing to its media server) takes from the request itself.
+func BenchmarkHandlerSendSink(b *testing.B) {
+	h := newHandlerBench(b, func(c *Conn) { c.AttachSink(func([]byte) error { return nil }, func(error) {}) })
+	<-h.conn
+	body := make([]byte, 100)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		h.next(b, "send", body)
+	}
+}
+
+// BenchmarkHandlerPollSource: an /idle whose reply carries 100 bytes read
+// from an attached source at poll time (a player's poll through a relay).
+func BenchmarkHandlerPollSource(b *testing.B) {
+	data := make([]byte, 100)
+	h := newHandlerBench(b, func(c *Conn) {
+		c.AttachSource(func(p []byte) (int, error) { return copy(p, data), nil }, func(error) {})
+	})
+	<-h.conn
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if r := h.next(b, "idle", idlePad); len(r) != 101 {
+			b.Fatalf("reply of %d bytes", len(r))
+		}
+	}
+}

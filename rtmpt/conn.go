@@ -21,6 +21,7 @@ type Conn struct {
 	readDL        *deadline
 	writeDL       *deadline
 	remote, local net.Addr
+	att           attachment // a relay's hooks (attach.go)
 }
 
 var (
@@ -123,6 +124,7 @@ func (c *Conn) Close() error {
 	c.sess.handlerClosed.Store(true)
 	c.in.closeRead(net.ErrClosed)
 	c.out.closeWrite(net.ErrClosed)
+	c.closeAttachment()
 	return nil
 }
 

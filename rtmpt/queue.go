@@ -334,6 +334,16 @@ func (q *byteQueue) trimQuiet() {
 	}
 }
 
+// ended returns the consumers' end (rErr) once nothing is pending, else nil.
+func (q *byteQueue) ended() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.lenLocked() > 0 {
+		return nil
+	}
+	return q.rErr
+}
+
 // pending reports how many bytes wait in the queue.
 func (q *byteQueue) pending() int {
 	q.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -274,8 +275,19 @@ func (s *session) feed(b []byte) endReason {
 	if len(b) == 0 {
 		return ""
 	}
+	a := &s.conn.att
+	a.feedMu.Lock()
+	if s.conn.feedSink(b) {
+		// A relay took the body straight to its media server (attach.go);
+		// its write was the back-pressure.
+		a.feedMu.Unlock()
+		s.srv.stats.bytesIn.Add(uint64(len(b)))
+		return ""
+	}
+	a.feedMu.Unlock()
 	// Wait for room before appending, so the queue exceeds Buffer by at most
-	// one body: write would otherwise split the body and block midway.
+	// one body: write would otherwise split the body and block midway. (Not
+	// under feedMu: the reader that makes room may be about to attach a sink.)
 	if s.conn.in.pending() >= s.conn.in.limit {
 		ctx, cancel := context.WithTimeout(context.Background(), s.srv.cfg.IdleTimeout)
 		defer cancel()
@@ -288,7 +300,14 @@ func (s *session) feed(b []byte) endReason {
 			}
 		}
 	}
+	a.feedMu.Lock()
+	if s.conn.feedSink(b) { // attached while this request waited for room
+		a.feedMu.Unlock()
+		s.srv.stats.bytesIn.Add(uint64(len(b)))
+		return ""
+	}
 	added, err := s.conn.in.appendAll(b)
+	a.feedMu.Unlock()
 	if err != nil {
 		s.end(endBudget, slog.Int("body", len(b)))
 		return endBudget
@@ -307,6 +326,11 @@ func (s *session) feed(b []byte) endReason {
 // is drained, the reply's interval byte is 0 and the session ends.
 func (s *session) takeReply(bodyHadData bool) ([]byte, endReason) {
 	reply, drained := s.conn.out.take(1, maxReplyData)
+	if reply == nil && !drained {
+		// Nothing queued by Write: the bytes a relay's source has ready
+		// (attach.go), read now, straight into this reply.
+		reply = s.conn.pull(1, maxReplyData)
+	}
 	data := max(len(reply)-1, 0)
 	s.srv.stats.bytesOut.Add(uint64(data))
 	s.mu.Lock()
@@ -366,16 +390,20 @@ func (s *session) end(reason endReason, attrs ...slog.Attr) {
 		s.mu.Unlock()
 		s.srv.table.remove(s)
 		s.release()
+		var streamEnd error = io.EOF
 		switch {
 		case reason.failed():
-			s.conn.in.closeRead(fmt.Errorf("%w: %s", ErrSessionFailed, reason))
+			streamEnd = fmt.Errorf("%w: %s", ErrSessionFailed, reason)
+			s.conn.in.closeRead(streamEnd)
 		case reason == endIdle || reason == endHandlerLinger:
 			// The client vanished without /close: the relay behind the
 			// handler says so ("client idle") instead of "client closed".
-			s.conn.in.closeWriteEnd(ErrSessionEnded, ErrSessionIdle)
+			streamEnd = ErrSessionIdle
+			s.conn.in.closeWriteEnd(ErrSessionEnded, streamEnd)
 		default:
 			s.conn.in.closeWrite(ErrSessionEnded)
 		}
+		s.conn.endSink(streamEnd)
 		s.conn.out.closeRead(ErrSessionEnded)
 
 		st := &s.srv.stats

@@ -273,6 +273,9 @@ func (r *relay) run(inspect func([]byte) bool) (st RelayStats, handed bool) {
 	// less per session.
 	r.copyServerToClient(&wg, down)
 	wg.Wait()
+	if r.runParked() { // a tunnel's requests carry the relay on (relay_tunnel.go)
+		return RelayStats{}, true
+	}
 
 	if r.stopping.Load() {
 		if r.serveDetach() {
@@ -355,6 +358,7 @@ type relay struct {
 	mu                 sync.Mutex       // guards closing and ev
 	closing            bool             // Close was called
 	ev                 *evSession       // the event loop's session, once handed over
+	parking            parking          // directions carried by a tunnel's requests (relay_tunnel.go)
 	tee                func([]byte)     // RelayConfig.ClientTee
 }
 
@@ -383,7 +387,7 @@ func (r *relay) copyClientToServer(wg *sync.WaitGroup, d *direction, inspect fun
 			return
 		}
 	}
-	if err := r.copyPlain(d); err != errHandover {
+	if err := r.copyPlain(d); err != errHandover && err != errParked {
 		r.finish(d, err)
 	}
 }
@@ -391,7 +395,7 @@ func (r *relay) copyClientToServer(wg *sync.WaitGroup, d *direction, inspect fun
 func (r *relay) copyServerToClient(wg *sync.WaitGroup, d *direction) {
 	defer wg.Done()
 	defer r.recoverCopier(d)
-	if err := r.copyPlain(d); err != errHandover {
+	if err := r.copyPlain(d); err != errHandover && err != errParked {
 		r.finish(d, err)
 	}
 }
@@ -450,6 +454,17 @@ func (r *relay) copyPlain(d *direction) error {
 	// from its queue) through its WriteTo; anything else (TLS) through one reused
 	// buffer, hiding ReadFrom so that net.TCPConn's generic fallback does not
 	// allocate a buffer per turn.
+	if !r.goroutines {
+		// An RTMPT tunnel's own requests carry its bytes (relay_tunnel.go).
+		if tc, ok := d.src.(tunnelConn); ok {
+			return r.parkSink(d, tc)
+		}
+		if tc, ok := d.dst.(tunnelConn); ok {
+			if err := r.parkSource(d, tc); err != nil {
+				return err
+			}
+		}
+	}
 	_, srcIsSocket := d.src.(syscall.Conn)
 	if wt, ok := d.src.(io.WriterTo); ok && !srcIsSocket {
 		return r.copyWriterTo(d, wt)
