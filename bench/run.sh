@@ -27,7 +27,9 @@
 #   -setup-only  the same as -only setup: the TLS rows without the long memory and live runs
 #   -out     where the results go (default bench/results)
 # Loopback only (127.x); every process it starts is stopped on exit; bounded in time.
-# Environment: BENCH_PORT_BASE (default 29400) picks the 40 ports it uses.
+# Environment: BENCH_PORT_BASE (default 29400) picks the 40 ports it uses; BENCH_MANY_PLAYERS and
+# BENCH_MANY_RAMP change the many-players load's larger count and its ramp; BENCH_COMMIT names the
+# commit under test when the tree has no .git.
 set -euo pipefail
 
 SHORT=0
@@ -774,7 +776,8 @@ MODE=full
 	echo "kernel	$(uname -r)"
 	echo "haproxy	$(haproxy -v 2>/dev/null | head -1 || echo none)"
 	echo "nginx	$(nginx -v 2>&1 | head -1 || echo none)"
-	echo "edge	$([ "$EDGE_OK" = 1 ] && (cd "$ROOT" && git rev-parse --short HEAD) || echo n/a)"
+	# BENCH_COMMIT names the commit when the tree is a copy without .git (git archive).
+	echo "edge	$([ "$EDGE_OK" = 1 ] && { [ -n "${BENCH_COMMIT:-}" ] && echo "$BENCH_COMMIT" || (cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null) || echo unknown; } || echo n/a)"
 	echo "fd limit	$FD_LIMIT (proxies' maxconn $PROXY_MAXCONN; large memory run $MEM_LARGE sessions, $MEM_LARGE_WANTED wanted)"
 	echo "sizes	throughput $TP_PUBS publishers $TP_SECS; latency 1 player $LAT_SECS; sessions $SR_CLIENTS clients $SR_SECS; memory $MEM_SMALL/$MEM_LARGE; live $LIVE_PLAYERS players $LIVE_SECS; many $MANY_SMALL and $MANY_PLAYERS players ($MANY_WANTED wanted); replication $REPL_PUBS publishers"
 	echo "load	$(cut -d' ' -f1-3 /proc/loadavg) (load average at the end: the machine is shared; numbers vary run to run)"
