@@ -296,6 +296,9 @@ fi
 # --- rtmp-edge: the equivalent config --------------------------------------------------------------
 # edge_backends ROUTE [EXTRA]: the two backends (media, nginx) with "route: ROUTE" and EXTRA lines in
 # the media backend. The route is pinned so that a change of its default does not change the bench.
+# preconnect: 8 keeps up to 8 connections per server dialed and RTMP-handshaken ahead of need; it needs
+# source: edge (as here), a transparent source or a PROXY header cannot have one. HAProxy (mode tcp)
+# has no equivalent.
 edge_backends() {
 	cat <<EDGE
 backends:
@@ -306,6 +309,7 @@ backends:
     check: { type: tcp, interval: 1s, rise: 1, fall: 3, timeout: 2s }
     queue_timeout: 10s
     source: edge
+    preconnect: 8
 ${2:-}
     servers:
       - { name: media01, address: "127.0.0.1:${MEDIA_PORTS[0]}", weight: 10, maxconn: 20000 }
@@ -315,6 +319,7 @@ ${2:-}
     route: $1
     check: { type: tcp, interval: 1s, rise: 1, fall: 3, timeout: 2s }
     source: edge
+    preconnect: 8
     servers:
       - { name: nginx, address: "127.0.0.1:$NGINX_PORT", maxconn: 20000 }
 EDGE
