@@ -376,6 +376,12 @@ type direction struct {
 func (r *relay) copyClientToServer(wg *sync.WaitGroup, d *direction, inspect func([]byte) bool) {
 	defer wg.Done()
 	defer r.recoverCopier(d)
+	if tc, ok := d.src.(tunnelConn); ok && !r.goroutines {
+		// A tunnel's requests carry this direction, inspect included: no
+		// goroutine and no 32 KiB inspect buffer while the client sets up.
+		r.parkSink(d, tc, inspect)
+		return
+	}
 	if inspect != nil {
 		if err := r.copyInspected(d, inspect); err != nil {
 			r.finish(d, err)
@@ -457,7 +463,7 @@ func (r *relay) copyPlain(d *direction) error {
 	if !r.goroutines {
 		// An RTMPT tunnel's own requests carry its bytes (relay_tunnel.go).
 		if tc, ok := d.src.(tunnelConn); ok {
-			return r.parkSink(d, tc)
+			return r.parkSink(d, tc, nil)
 		}
 		if tc, ok := d.dst.(tunnelConn); ok {
 			if err := r.parkSource(d, tc); err != nil {

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -68,9 +69,14 @@ func (r *relay) parkedEnd(d *direction, err error) {
 }
 
 // parkSink parks the client→server direction of a tunnel: each /send body
-// is written to the server by its request. It returns errParked.
-func (r *relay) parkSink(d *direction, tc tunnelConn) error {
-	s := &tunnelSink{r: r, d: d}
+// is written to the server by its request, then shown to inspect (if not
+// nil) as copyInspected would: until it returns true or inspectLimit bytes
+// have passed. It returns errParked.
+func (r *relay) parkSink(d *direction, tc tunnelConn, inspect func([]byte) bool) error {
+	s := &tunnelSink{r: r, d: d, inspect: inspect}
+	if inspect == nil {
+		r.inspectDone.Store(true)
+	}
 	r.parking.mu.Lock()
 	r.parking.parked++
 	r.parking.mu.Unlock()
@@ -80,10 +86,12 @@ func (r *relay) parkSink(d *direction, tc tunnelConn) error {
 
 // tunnelSink writes the client's bytes to the server for parkSink.
 type tunnelSink struct {
-	r      *relay
-	d      *direction
-	mu     sync.Mutex
-	failed error // the write's failure as the relay names it
+	r       *relay
+	d       *direction
+	inspect func([]byte) bool // until it is done; then nil (writes are serialized by the tunnel)
+	seen    int               // bytes shown to inspect
+	mu      sync.Mutex
+	failed  error // the write's failure as the relay names it
 }
 
 // write writes all of p, within WriteTimeout (or, without one, within the
@@ -110,11 +118,39 @@ func (s *tunnelSink) write(p []byte) error {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			named = &stallError{side: d.to}
 		}
-		s.mu.Lock()
-		s.failed = named
-		s.mu.Unlock()
+		s.fail(named)
+		return err
 	}
-	return err
+	if s.inspect != nil {
+		if err := s.show(p); err != nil {
+			s.fail(err)
+			return err
+		}
+	}
+	return nil
+}
+
+// show gives inspect the bytes just written, never more than inspectLimit
+// in all; a panic in it ends the relay as a copier's would.
+func (s *tunnelSink) show(p []byte) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("internal error: panic in %s→%s copy: %v", s.d.from, s.d.to, v)
+		}
+	}()
+	p = p[:min(len(p), inspectLimit-s.seen)]
+	s.seen += len(p)
+	if s.inspect(p) || s.seen >= inspectLimit {
+		s.inspect = nil
+		s.r.inspectDone.Store(true)
+	}
+	return nil
+}
+
+func (s *tunnelSink) fail(named error) {
+	s.mu.Lock()
+	s.failed = named
+	s.mu.Unlock()
 }
 
 // endError names the end of the client's stream as copyPlain would.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +25,12 @@ type tunnelRig struct {
 
 func startTunnelRig(t *testing.T, tcfg rtmpt.Config, cfg RelayConfig) *tunnelRig {
 	t.Helper()
-	addr, apps, done := startTunnelServer(t, tcfg, cfg)
+	return startInspectedTunnelRig(t, tcfg, cfg, nil)
+}
+
+func startInspectedTunnelRig(t *testing.T, tcfg rtmpt.Config, cfg RelayConfig, inspect func([]byte) bool) *tunnelRig {
+	t.Helper()
+	addr, apps, done := startTunnelServerInspect(t, tcfg, cfg, inspect)
 	ctx, cancel := context.WithTimeout(context.Background(), waitGuard)
 	defer cancel()
 	client, err := rtmpt.Dial(ctx, addr, rtmpt.ClientOptions{PollInterval: 2 * time.Millisecond})
@@ -39,11 +45,16 @@ func startTunnelRig(t *testing.T, tcfg rtmpt.Config, cfg RelayConfig) *tunnelRig
 // Start to a fresh TCP conn whose far end goes to apps.
 func startTunnelServer(t *testing.T, tcfg rtmpt.Config, cfg RelayConfig) (addr string, apps chan net.Conn, done chan RelayStats) {
 	t.Helper()
+	return startTunnelServerInspect(t, tcfg, cfg, nil)
+}
+
+func startTunnelServerInspect(t *testing.T, tcfg rtmpt.Config, cfg RelayConfig, inspect func([]byte) bool) (addr string, apps chan net.Conn, done chan RelayStats) {
+	t.Helper()
 	apps, done = make(chan net.Conn, 1), make(chan RelayStats, 1)
 	srv, err := rtmpt.New(tcfg, func(c *rtmpt.Conn) {
 		serverEdge, serverApp := tcpPair(t)
 		apps <- serverApp
-		Start(c, serverEdge, cfg, nil, func(st RelayStats) { done <- st })
+		Start(c, serverEdge, cfg, inspect, func(st RelayStats) { done <- st })
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -193,5 +204,48 @@ func TestTunnelRelayParkedServerStalls(t *testing.T) {
 	}()
 	if st := receive(t, rig.done); st.End != "server stalled" {
 		t.Fatalf("End %q, want server stalled", st.End)
+	}
+}
+
+// TestTunnelRelayParkedInspect: inspect sees the client's first bytes, in
+// order, after they were written to the server, until it says done; the
+// tunnel's requests carry it, so not even the inspect phase holds a relay
+// goroutine. A panic in inspect ends the relay as an internal error.
+func TestTunnelRelayParkedInspect(t *testing.T) {
+	var mu sync.Mutex
+	var seen bytes.Buffer
+	rig := startInspectedTunnelRig(t, rtmpt.Config{}, RelayConfig{}, func(p []byte) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		seen.Write(p)
+		return strings.Contains(seen.String(), "publish")
+	})
+	for _, part := range []string{"connect ", "createStream ", "publish ", "media"} {
+		if _, err := rig.client.Write([]byte(part)); err != nil {
+			t.Fatal(err)
+		}
+		_ = rig.serverApp.SetReadDeadline(time.Now().Add(waitGuard))
+		if _, err := io.ReadFull(rig.serverApp, make([]byte, len(part))); err != nil {
+			t.Fatalf("server read of %q: %v", part, err)
+		}
+		if part == "createStream " {
+			if n := relayGoroutines(); n != 0 {
+				t.Errorf("%d relay goroutines while inspecting, want 0", n)
+			}
+		}
+	}
+	mu.Lock()
+	got := seen.String()
+	mu.Unlock()
+	if !strings.HasPrefix(got, "connect createStream publish") || strings.Contains(got, "media") {
+		t.Fatalf("inspect saw %q, want the bytes up to publish and nothing after it said done", got)
+	}
+
+	panicky := startInspectedTunnelRig(t, rtmpt.Config{}, RelayConfig{}, func([]byte) bool { panic("inspector bug") })
+	if _, err := panicky.client.Write([]byte("boom")); err != nil {
+		t.Fatal(err)
+	}
+	if st := receive(t, panicky.done); !strings.HasPrefix(st.End, "internal error: panic in client→server copy: inspector bug") {
+		t.Fatalf("End %q, want the recovered panic", st.End)
 	}
 }
