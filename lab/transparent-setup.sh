@@ -20,7 +20,7 @@
 #        ip route replace local 0.0.0.0/0 dev lo table 100
 #      (and the same with -6 when this host has IPv6, see RTMP_EDGE_IPV6).
 #
-# sysctls (haproxy.md §2.4), and why this script sets only one of them:
+# sysctls (the ones HAProxy's transparent-mode guides set), and why this script sets only one of them:
 #   - net.ipv4.conf.all.rp_filter: with strict reverse-path filtering (1) a
 #     multi-homed edge drops a client's packets when the route back to that
 #     client leaves by another interface (in docker the edge's default route may

@@ -3,8 +3,8 @@
 // play (what the session turns out to be).
 //
 // go-rtmp decodes commands only inside its own connection and chunk reader,
-// which the edge cannot use on a byte stream it must keep verbatim
-// (go-rtmp.md), and its decoder fails on AMF3 commands and switch markers.
+// which the edge cannot use on a byte stream it must keep verbatim,
+// and its decoder fails on AMF3 commands and switch markers.
 // This decoder works on a payload the chunk scanner reassembled, has limits
 // on depth, value count and string size (every payload here comes from an
 // untrusted client), never allocates from a length field it has not

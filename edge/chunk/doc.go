@@ -7,7 +7,7 @@
 // message, its header fields are unexported (no pass-through scanning), it
 // panics on zero-length messages and, used standalone, after about 1 GiB
 // (its Ack hook is nil), it ignores fmt-3 extended timestamps and costs
-// about 15 allocations per message (go-rtmp.md, command-routing.md §5).
+// about 15 allocations per message.
 //
 // Scanner is push-style: the caller feeds it whatever it read, split
 // anywhere; it tracks the per-chunk-stream header state (fmt 0–3, 1/2/3-byte

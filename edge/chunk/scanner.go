@@ -18,8 +18,8 @@ type Message struct {
 	Payload []byte
 }
 
-// chunkStream is the header state the receiver keeps per chunk stream ID
-// (command-routing.md §3.1): what fmt 1/2/3 headers inherit.
+// chunkStream is the header state the receiver keeps per chunk stream ID:
+// what fmt 1/2/3 headers inherit from the previous header on that stream.
 type chunkStream struct {
 	csid     uint32
 	msid     uint32

@@ -10,7 +10,7 @@ import (
 )
 
 // testClient is an FP9 client written from FFmpeg's rtmp_handshake
-// (rtmp-protocol.md §2.3), independent of the server code paths except for
+// (libavformat/rtmpproto.c), independent of the server code paths except for
 // the shared key constants and offset formula.
 type testClient struct {
 	c1 []byte

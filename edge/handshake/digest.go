@@ -6,7 +6,7 @@ import (
 )
 
 // Digest schemes, named by where the 4 bytes that locate the digest start
-// (rtmp-protocol.md §2.2; projects disagree on "scheme 0/1" names).
+// (offset 8 or offset 772 of C1/S1; projects disagree on "scheme 0/1" names).
 const (
 	SchemeOffset8   = 8
 	SchemeOffset772 = 772

@@ -1,7 +1,7 @@
 package handshake
 
 // The FP9 ("digest") handshake keys, as published in librtmp, FFmpeg and
-// nginx-rtmp (rtmp-protocol.md §2.2). The C1 digest is keyed by the first 30
+// nginx-rtmp. The C1 digest is keyed by the first 30
 // bytes of genuineFPKey, the S1 digest by the first 36 bytes of
 // genuineFMSKey; the S2/C2 signatures use keys derived from the full keys.
 var (
