@@ -288,12 +288,19 @@ func (s *session) startRelayLocked(client, server net.Conn, inspect func([]byte)
 }
 
 // commandSeen records the client's real publish or play and logs the session
-// start: from here an upload is visible in the log before it ends.
+// start: from here an upload is visible in the log before it ends. Called by
+// inspect, on the relay's event loop: the line is written there, in order
+// before the session's end line (a log writer that blocks holds up the loop,
+// as it would hold up any goroutine writing to it).
 func (s *session) commandSeen(cmd *amf0.StreamCommand) {
 	s.mu.Lock()
 	s.command = cmd
 	if cmd.Name == "publish" && !s.server.Upload() && s.backend.hasUploadServer() {
 		s.misrouted = true
+	}
+	if !s.e.log.Enabled(context.Background(), slog.LevelInfo) {
+		s.mu.Unlock()
+		return
 	}
 	attrs := []any{
 		"id", s.id, "client", s.client.String(), "listener", s.l.cfg.Name, "proto", s.proto,

@@ -126,14 +126,15 @@ var errIdle = errors.New("idle timeout")
 //
 // inspect, if non-nil, is called with each chunk of client→server bytes after the chunk was
 // written to the server, until it returns true or 64 KiB have passed; the slice is only valid
-// during the call. Until then both directions run on goroutines (user space).
+// during the call. Those bytes are read into user memory (never spliced).
 //
-// Then, between two *net.TCPConn on Linux (unless cfg.Goroutines), both copiers stop
-// between two writes and the session moves to the process's event loop
-// (relay_event_linux.go): two descriptors in an epoll set, no goroutine, a buffer or splice
-// pipe only while bytes wait for their destination, idle and write timeouts checked by a
-// periodic sweep. A client that sends nothing more while inspect is still waiting keeps
-// the session on goroutines.
+// Between two *net.TCPConn on Linux (unless cfg.Goroutines) the session runs on the
+// process's event loop from the start (relay_event_linux.go): two descriptors in an epoll
+// set, no goroutine, a buffer or splice pipe only while bytes wait for their destination,
+// idle and write timeouts checked by a periodic sweep. inspect is then called on the event
+// loop's goroutine: it must be quick and must not block (it holds up the loop's other
+// sessions). Should the event loop refuse the session, both directions run on goroutines,
+// and move to the event loop once inspect is done, both copiers stopped between two writes.
 //
 // Otherwise (an RTMPT tunnel or TLS conn, or cfg.Goroutines) each direction is a plain
 // copy on its goroutine; between two *net.TCPConn a wake-up reads what is queued into a
@@ -172,13 +173,13 @@ type Relaying struct{ r *relay }
 // would have returned. The relay owns both conns from the call on.
 //
 // Between two *net.TCPConn on Linux (unless cfg.Goroutines), the relay runs on
-// the process's event loop once inspect is done (at once without inspect): no
-// goroutine and no buffer is held for a quiet direction (see relay_event_linux.go).
+// the process's event loop, inspect included (see Relay): no goroutine and no
+// buffer is held for a quiet direction (see relay_event_linux.go).
 func Start(client, server net.Conn, cfg RelayConfig, inspect func([]byte) bool, done func(RelayStats)) *Relaying {
 	r := newRelay(client, server, cfg)
 	r.done = done
 	h := &Relaying{r: r}
-	if inspect == nil && r.toEvent() {
+	if r.toEvent(inspect) {
 		return h
 	}
 	go func() {
@@ -250,7 +251,7 @@ func newRelayState(cfg RelayConfig) *relay {
 // returns what it moved; or, between two TCP sockets, until inspect is done, then hands
 // the session to the event loop and returns handed (the event loop then calls r.done).
 func (r *relay) run(inspect func([]byte) bool) (st RelayStats, handed bool) {
-	if inspect == nil && r.toEvent() {
+	if r.toEvent(inspect) {
 		return RelayStats{}, true
 	}
 	// Deadlines left over from the handshake and connect phases would end the relay early.
@@ -281,7 +282,7 @@ func (r *relay) run(inspect func([]byte) bool) (st RelayStats, handed bool) {
 		if r.serveDetach() {
 			return r.stats(), false
 		}
-		if r.end.Load() == nil && r.toEvent() {
+		if r.end.Load() == nil && r.toEvent(nil) {
 			return RelayStats{}, true
 		}
 		// Not handed over (the relay began to end meanwhile, or the event loop

@@ -9,7 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -256,27 +256,28 @@ func TestDetachTimeoutRelayGoesOn(t *testing.T) {
 // it running.
 func TestDetachRefused(t *testing.T) {
 	forEachMode(t, func(t *testing.T, mode RelayConfig) {
-		var mu sync.Mutex
-		mu.Lock() // inspect blocks until the test is done with the inspect phase
-		inspectStarted := make(chan struct{})
+		// inspect must not block (on the event loop it runs on the loop's
+		// goroutine): it says "go on" until the test lets it finish.
+		var finish atomic.Bool
+		inspected := make(chan struct{}, 2)
 		clientApp, clientEdge := tcpPair(t)
 		serverEdge, serverApp := tcpPair(t)
 		done := make(chan RelayStats, 1)
 		h := Start(clientEdge, serverEdge, mode, func([]byte) bool {
-			close(inspectStarted)
-			mu.Lock()
-			defer mu.Unlock()
-			return true
+			inspected <- struct{}{}
+			return finish.Load()
 		}, func(st RelayStats) { done <- st })
 		clientApp.Write([]byte("x"))
-		receive(t, inspectStarted)
+		receive(t, inspected)
 		if _, _, err := h.Detach(); !errors.Is(err, ErrNotDetachable) {
 			t.Errorf("Detach while inspecting: %v, want ErrNotDetachable", err)
 		}
-		mu.Unlock()
-		x := make([]byte, 1)
-		if _, err := io.ReadFull(serverApp, x); err != nil {
-			t.Fatal(err)
+		finish.Store(true)
+		clientApp.Write([]byte("y"))
+		receive(t, inspected)
+		xy := make([]byte, 2)
+		if _, err := io.ReadFull(serverApp, xy); err != nil || string(xy) != "xy" {
+			t.Fatalf("server read %q, %v", xy, err)
 		}
 		carry(t, clientApp, serverApp, []byte("after inspect"))
 		carry(t, serverApp, clientApp, []byte("reply"))

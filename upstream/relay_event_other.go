@@ -26,4 +26,4 @@ func closeFD(int) {}
 
 func (r *relay) eventCapable() bool { return false }
 
-func (r *relay) toEvent() bool { return false }
+func (r *relay) toEvent(func([]byte) bool) bool { return false }
