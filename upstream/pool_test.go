@@ -176,6 +176,7 @@ func TestPreconnectDropsConnectionsTheServerClosed(t *testing.T) {
 	}
 	c.Close()
 	waitFor(t, "three connections in stock", func() bool { return d.pool.readyFor(ps.addr) == 3 })
+	waitFor(t, "the server holds all four", func() bool { return ps.handshakes.Load() == 4 })
 	ps.closeAll() // a media server restart
 	d.pool.mu.Lock()
 	stock := append([]pooledConn(nil), d.pool.byAddr[ps.addr].ready...)
@@ -194,9 +195,9 @@ func TestPreconnectDropsConnectionsTheServerClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if hits, _ := d.PoolStats(); hits != 0 {
-		t.Errorf("%d hits: a closed connection was handed out", hits)
-	}
+	// Only a live connection delivers (a closed one was taken out of the
+	// server's list and reads nothing more); a refill made while Open
+	// discarded the dead ones may serve it.
 	waitFor(t, "the second session's bytes at the server", func() bool { return strings.Contains(ps.received(), "second") })
 	if ps.handshakes.Load() == before {
 		t.Error("the second session did not get a fresh connection")
