@@ -129,19 +129,37 @@ func BenchmarkHandlerPollData(b *testing.B) {
 // op is one more session kept open until the end; the measure is taken
 // after the sessions have been quiet for a few seconds.
 func BenchmarkIdleSessionMemory(b *testing.B) {
+	idleSessionMemory(b, func(c *Conn) {
+		defer c.Close()
+		var one [1]byte
+		_, _ = c.Read(one[:]) // idle until the session ends
+	})
+}
+
+// BenchmarkIdleSessionMemoryAttached is BenchmarkIdleSessionMemory with the
+// handler attaching a sink and a source (as the edge's relay does) and
+// returning: an idle tunnel then holds only its HTTP connection's goroutine.
+func BenchmarkIdleSessionMemoryAttached(b *testing.B) {
+	idleSessionMemory(b, func(c *Conn) {
+		c.AttachSink(func([]byte) error { return nil }, func(error) {})
+		c.AttachSource(func([]byte) (int, error) { return 0, nil }, func(error) {})
+	})
+}
+
+func idleSessionMemory(b *testing.B, idle func(c *Conn)) {
 	up, down := make([]byte, 1537), make([]byte, 3073)
 	_, addr := startServer(b, Config{MaxSessions: b.N + 1, MaxSessionsPerIP: b.N + 1}, func(c *Conn) {
-		defer c.Close()
 		buf := make([]byte, len(up))
 		if _, err := io.ReadFull(c, buf); err != nil {
+			c.Close()
 			return
 		}
 		if _, err := c.Write(down); err != nil {
+			c.Close()
 			return
 		}
 		buf = nil
-		var one [1]byte
-		_, _ = c.Read(one[:]) // idle until the session ends
+		idle(c)
 	})
 	conns := make([]net.Conn, 0, b.N)
 	b.Cleanup(func() {

@@ -82,6 +82,15 @@
 // slow down too. Held ahead-of-turn bodies add at most ReorderWindow ×
 // MaxBody per session.
 //
+// A relay can attach to a Conn instead of reading and writing it
+// (AttachSink, AttachSource): each /send then writes its body to the relay's
+// destination itself (its write, bounded by the relay, is the back-pressure
+// instead of Buffer), and each in-turn reply with nothing queued by Write
+// reads what the relay's source has ready, up to 64 KiB, at poll time: the
+// server's bytes wait in the kernel (a socket's receive buffer, and beyond
+// it the media server) until the client polls, and neither direction holds
+// a goroutine or a queue while the tunnel is quiet.
+//
 // # Memory
 //
 // What clients make the server hold is charged, across all sessions, to
