@@ -106,12 +106,14 @@ type BackendConfig struct {
 	// reason "client stalled" / "server stalled"). Default 30s; negative
 	// disables.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
-	// Route is when a client is routed: "connect" (default) at its connect
-	// command, by what the connect says; "command" at its real publish or
-	// play, by kind and stream, the edge answering connect and the calls
-	// before publish/play itself in the shape its rtmp health check learned.
-	// Connects with a challenge-response login (authmod= in the app or
-	// tcUrl) are routed at connect in either mode.
+	// Route is when a client is routed: "command" (default) at its real
+	// publish or play, by kind and stream, the edge answering connect and
+	// the calls before publish/play itself in the shape its rtmp health
+	// check learned; "connect" at its connect command, by what the connect
+	// says (the classify rules), which sends a publisher with a player's
+	// connect to a playback server and players to servers that may not have
+	// their stream. Connects with a challenge-response login (authmod= in
+	// the app or tcUrl) are routed at connect in either mode.
 	Route string `yaml:"route"`
 	// Replicate, when set, has the edge publish each publish of this backend
 	// to further servers of it as well (replicate_config.go). Needs route:
@@ -124,6 +126,10 @@ const (
 	RouteConnect = "connect"
 	RouteCommand = "command"
 )
+
+// routeOnCommand: the backend routes on the real publish/play (route:
+// command, the default when the key is absent).
+func (b *BackendConfig) routeOnCommand() bool { return b.Route != RouteConnect }
 
 const (
 	defaultHandshakeTimeout = 5 * time.Second

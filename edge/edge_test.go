@@ -233,6 +233,11 @@ func testConfig(servers ...routing.ServerConfig) Config {
 				Servers: servers,
 			},
 			Check: upstream.CheckConfig{Type: "none"},
+			// Pinned: these tests' fake clients and servers stop at connect
+			// or send bytes that are no publish/play (the session machinery
+			// under test is the same in both modes once relaying); the
+			// route: command tests set RouteCommand and use real nginx-rtmp.
+			Route: RouteConnect,
 		}},
 	}
 }

@@ -178,4 +178,4 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 
 // routesOnCommand reports whether the backend routes on the real
 // publish/play (its route, with the default resolved).
-func (b *BackendConfig) routesOnCommand() bool { return b.Route == RouteCommand }
+func (b *BackendConfig) routesOnCommand() bool { return b.routeOnCommand() }

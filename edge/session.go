@@ -200,7 +200,7 @@ func (s *session) setup(r *bufio.Reader) *rejection {
 
 	cs := newClientStream()
 	var replay []byte
-	if s.backend.cfg.Route == RouteCommand { // session_command.go
+	if s.backend.cfg.routeOnCommand() { // session_command.go
 		var started bool
 		var rej *rejection
 		if replay, started, rej = s.converseCommand(r, cs); rej != nil || started {

@@ -281,3 +281,17 @@ func TestCommandRelayMode(t *testing.T) {
 		}
 	}
 }
+
+// route: command is the default; only an explicit route: connect routes at
+// connect.
+func TestRouteDefaultIsCommand(t *testing.T) {
+	for route, want := range map[string]bool{"": true, RouteCommand: true, RouteConnect: false} {
+		b := BackendConfig{Route: route}
+		if got := b.routeOnCommand(); got != want {
+			t.Errorf("route %q: routeOnCommand = %v, want %v", route, got, want)
+		}
+		if got := b.routesOnCommand(); got != want {
+			t.Errorf("route %q: routesOnCommand (replicate's check) = %v, want %v", route, got, want)
+		}
+	}
+}

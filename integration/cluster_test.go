@@ -21,6 +21,7 @@ type clusterOptions struct {
 	servers          int      // media servers to start (1..3); default 3
 	adminToken       string   // admin token; default none (loopback admin address)
 	edgeArgs         []string // extra rtmp-edge flags, e.g. -grace
+	route            string   // backend route; default none (the edge's default, command)
 }
 
 // cluster is the seed set-up on loopback: nginx media servers and rtmp-edge in front.
@@ -34,6 +35,7 @@ type cluster struct {
 
 	opts    clusterOptions
 	names   []string       // servers of backend "media", in config order
+	pushTo  []string       // the servers media03 pushes every stream to (nginx push)
 	weights map[string]int // their weights in the config file
 }
 
@@ -67,6 +69,7 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		if name != "media03" {
 			c.media[name] = harness.StartNginx(t, harness.NginxOptions{Name: name, RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t)})
 			push = append(push, "rtmp://"+c.media[name].Opts.RTMPAddr+"/live")
+			c.pushTo = append(c.pushTo, name)
 		}
 	}
 	c.media["media03"] = harness.StartNginx(t, harness.NginxOptions{Name: "media03", RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t), Push: push})
@@ -101,9 +104,11 @@ func (c *cluster) config() string {
 	if c.mixed != "" {
 		listener("mixed", c.mixed, "[rtmpt, rtmp]")
 	}
-	cfg.WriteString(`backends:
-  - name: media
-    balance: roundrobin
+	cfg.WriteString("backends:\n  - name: media\n")
+	if c.opts.route != "" {
+		fmt.Fprintf(&cfg, "    route: %s\n", c.opts.route)
+	}
+	cfg.WriteString(`    balance: roundrobin
     stick: { size: 200000, expire: 20m }
     check: { type: rtmp, interval: 300ms, rise: 2, fall: 3, timeout: 3s, app: live }
     retries: 3
@@ -117,6 +122,11 @@ func (c *cluster) config() string {
 		upload := ""
 		if name == "media03" {
 			upload = ", upload: true"
+			// media03 pushes every stream to the others (nginx push): say
+			// so, so that players of a live stream spread over all of them.
+			if len(c.pushTo) > 0 {
+				upload += ", replicates_to: [" + strings.Join(c.pushTo, ", ") + "]"
+			}
 		}
 		fmt.Fprintf(&cfg, "      - { name: %s, address: %q, weight: %d, maxconn: 200%s }\n",
 			name, c.media[name].Opts.RTMPAddr, c.weights[name], upload)

@@ -374,7 +374,11 @@ func TestFaultConnectRefused(t *testing.T) {
 	t.Cleanup(hook.Close)
 	c := startFaultCluster(t, faultOptions{nginx: harness.NginxExtra{Server: "on_connect " + hook.URL + "/connect;"},
 		// A TCP check: an rtmp check's connect would be refused by the hook too.
-		check: "tcp"})
+		check: "tcp",
+		// The connect-routed path: with route: command the edge answers the
+		// connect itself and meets the refusal only at the replay after the
+		// play (a rejected session, server_sync_error).
+		backend: "route: connect"})
 
 	cases := []struct {
 		name, app string

@@ -89,7 +89,7 @@ func waitSessionOf(t *testing.T, e *harness.Edge, stream string) harness.Session
 // (kind play from connect, command publish seen later) and says misrouted.
 func TestMisroutedPublishIsFlagged(t *testing.T) {
 	t.Parallel()
-	c := startCluster(t, clusterOptions{})
+	c := startCluster(t, clusterOptions{route: "connect"}) // what route: command prevents (TestCommandPlayerShapedPublisher)
 	p := harness.StartPlayer(t, harness.PlayerOptions{Addr: c.rtmp, LocalIP: harness.ClientIP(70, 1), Stream: "sneaky", Publish: true})
 	addr := p.LocalAddr()
 	p.Close()

@@ -41,6 +41,7 @@ func TestReloadAddsServerKeepsSessions(t *testing.T) {
 	// from a second publisher of the same file, straight to it: the replication
 	// an operator would set up before adding the server.
 	m4 := c.addMedia(t, "media04", 10)
+	c.pushTo = append(c.pushTo, "media04") // and says so: media03's streams are live there (replicates_to)
 	harness.Publish(t, "rtmp://"+m4.Opts.RTMPAddr+"/live/reload", flv)
 	m4.WaitStat(t, "publisher of reload", hasPublisher("reload"), 20*time.Second)
 	c.weights["media01"] = 2

@@ -84,7 +84,9 @@ func labConfig(rtmpAddr, rtmptAddr, media01, media02, media03 string) edge.Confi
 				Servers: []routing.ServerConfig{
 					{Name: "media01", Address: media01, Weight: new(10), MaxConn: 200},
 					{Name: "media02", Address: media02, Weight: new(10), MaxConn: 200},
-					{Name: "media03", Address: media03, Weight: new(8), MaxConn: 200, Upload: true},
+					// media03 pushes every upload to the others: its streams
+					// are live there too, so their players spread over all three.
+					{Name: "media03", Address: media03, Weight: new(8), MaxConn: 200, Upload: true, ReplicatesTo: []string{"media01", "media02"}},
 				},
 			},
 			Check: upstream.CheckConfig{Type: "rtmp", Interval: 2 * time.Second, Rise: 2, Fall: 3, Timeout: 2 * time.Second},

@@ -40,6 +40,10 @@ func TestReplicateConfig(t *testing.T) {
 	if r := cfg.Backends[0].Replicate; r.To.All() || !slices.Equal(r.To.Names(), []string{"media01", "media02"}) || r.Buffer != 512<<10 || r.MaxLag != 0 {
 		t.Fatalf("decoded %+v", r)
 	}
+	// route: command is the default: a backend without the key may replicate.
+	if _, err := parseConfig("edge.yaml", []byte(strings.Replace(replicateBase, "    route: command\n", "", 1))); err != nil {
+		t.Fatalf("without route (the default, command): %v", err)
+	}
 	off := strings.Replace(replicateBase, "    replicate: { to: all, buffer: 4MiB, max_lag: 5s }\n", "", 1)
 	if cfg, err := parseConfig("edge.yaml", []byte(off)); err != nil || cfg.Backends[0].Replicate != nil {
 		t.Fatalf("without the key: %v, %+v", err, cfg.Backends[0].Replicate)
@@ -61,8 +65,6 @@ func TestReplicateConfigErrors(t *testing.T) {
 	}{
 		{"route connect", with("    route: command\n", "    route: connect\n"),
 			[]string{"line 8: backends[0].replicate: needs route: command: the edge replicates the exact publish, which it knows before routing only in that mode (this backend routes at connect)"}},
-		{"route not set", with("    route: command\n", ""),
-			[]string{"line 7: backends[0].replicate: needs route: command: the edge replicates the exact publish, which it knows before routing only in that mode (this backend routes at connect)"}},
 		{"unknown server", with(line, "    replicate:\n      to: [media01, media09]\n"),
 			[]string{`line 9: backends[0].replicate.to[1]: names server "media09", which is not in this backend`}},
 		{"server twice", with(line, "    replicate: { to: [media01, media01] }\n"),
