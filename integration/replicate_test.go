@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -115,6 +116,49 @@ func (c *replCluster) waitLiveEverywhere(t *testing.T, stream string, timeout ti
 	}
 }
 
+// testStreamGOP is the keyframe interval of harness.MakeTestStream (-g 25
+// at 25 frames a second).
+const testStreamGOP = time.Second
+
+// statPoll is how often liveTimes asks each server's /stat.
+const statPoll = 50 * time.Millisecond
+
+// liveTimes waits until every server's /stat lists a publisher of stream
+// (as waitLiveEverywhere) and returns, per server, when that was first seen,
+// counted from since. The servers are polled side by side, so one server's
+// wait does not add to another's time.
+func (c *replCluster) liveTimes(t *testing.T, stream string, since time.Time, timeout time.Duration) map[string]time.Duration {
+	t.Helper()
+	out := map[string]time.Duration{}
+	deadline := since.Add(timeout)
+	for len(out) < len(serverNames) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s live within %s on %v only", stream, timeout, out)
+		}
+		for _, name := range serverNames {
+			if _, done := out[name]; done {
+				continue
+			}
+			st, err := c.media[name].FetchStat(context.Background())
+			if err == nil && hasPublisher(stream)(st) {
+				out[name] = time.Since(since).Round(10 * time.Millisecond)
+			}
+		}
+		time.Sleep(statPoll)
+	}
+	return out
+}
+
+// logTime is the time field of an edge log line.
+func logTime(t *testing.T, l harness.LogLine) time.Time {
+	t.Helper()
+	ts, err := time.Parse(time.RFC3339Nano, l.Str("time"))
+	if err != nil {
+		t.Fatalf("log line without a time: %v", l)
+	}
+	return ts
+}
+
 // replicaMetric is one per-server replication metric of the edge.
 func (c *replCluster) replicaMetric(t *testing.T, name, server string) float64 {
 	t.Helper()
@@ -134,10 +178,13 @@ func TestReplicateToEveryServer(t *testing.T) {
 	c := startReplCluster(t, "{ to: all }")
 	src := harness.MakeTestStream(t, 4)
 	published := harness.MustFrameMD5(t, src)
+	started := time.Now()
 	c.publish(t, harness.ClientIP(blockReplPublisher, 1), "wide", src)
 	// Bounded but generous: the first keyframe, then a replica's join
 	// (connect, createStream, publish) on a machine shared by many tests.
-	c.waitLiveEverywhere(t, "wide", 20*time.Second)
+	live := c.liveTimes(t, "wide", started, 20*time.Second)
+	t.Logf("publish (ffmpeg started) → live in /stat (polled every %s): media03 (origin) %s, media01 %s, media02 %s; the source's GOP is %s",
+		statPoll, live["media03"], live["media01"], live["media02"], testStreamGOP)
 	c.checkAPIReplicas(t, "wide", map[string]string{"media01": "live", "media02": "live"})
 
 	var wg sync.WaitGroup
@@ -260,11 +307,20 @@ func TestReplicateReplicaKilledAndRestarted(t *testing.T) {
 	c.publisherAlive(t, ip, ffmpeg, "media01 killed")
 	waitServerUp(t, c.edge, "media01", false)
 
+	mark := c.edge.LogMark()
 	c.media["media01"].Start()
 	waitServerUp(t, c.edge, "media01", true)
 	// Within the first keyframes after the rise (one a second here); the
 	// wait is generous for a shared machine.
 	c.media["media01"].WaitStat(t, "faulty live on media01 again", hasPublisher("faulty"), 20*time.Second)
+	rose := c.edge.WaitLogSince(t, mark, func(l harness.LogLine) bool {
+		return l.Msg() == "server up" && l.Str("server") == "media01"
+	}, 5*time.Second)
+	rejoined := c.edge.WaitLogSince(t, mark, func(l harness.LogLine) bool {
+		return l.Msg() == "replica live" && l.Str("replica") == "media01"
+	}, 5*time.Second)
+	t.Logf("media01 restarted: its check's \"server up\" → \"replica live\" %s (edge log times); the source's GOP is %s",
+		logTime(t, rejoined).Sub(logTime(t, rose)).Round(time.Millisecond), testStreamGOP)
 	back := harness.StartPlayer(t, harness.PlayerOptions{Addr: c.media["media01"].Opts.RTMPAddr, LocalIP: harness.ClientIP(blockReplFaults, 10), Stream: "faulty"})
 	if err := back.WaitPackets(25, 20*time.Second); err != nil {
 		t.Errorf("a player of the restarted media01: %v", err)
