@@ -12,6 +12,8 @@ import (
 
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
 
+	"github.com/rtmp-edge/rtmp-edge/edge/amf0"
+	"github.com/rtmp-edge/rtmp-edge/edge/chunk"
 	edgecmd "github.com/rtmp-edge/rtmp-edge/edge/command"
 	"github.com/rtmp-edge/rtmp-edge/integration/harness"
 	"github.com/rtmp-edge/rtmp-edge/routing"
@@ -294,4 +296,71 @@ func TestRouteDefaultIsCommand(t *testing.T) {
 			t.Errorf("route %q: routesOnCommand (replicate's check) = %v, want %v", route, got, want)
 		}
 	}
+}
+
+// A backend whose template is another family than the server it routes to
+// (here: crtmpserver's lowest-free numbering before nginx-rtmp, which always
+// answers 1), and a client that creates two streams: the edge gave 2 to the
+// second, nginx 1. The client would publish on a stream the server never
+// created (that direction is not rewritten), so the session ends: the
+// edge logs and counts server_stream_id. One createStream is 1 in every family and relays.
+func TestCommandRouteStreamIDMismatchEndsTheSession(t *testing.T) {
+	n3 := harness.StartNginx(t, harness.NginxOptions{Name: "media03", RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t)})
+	cfg := testConfig(routing.ServerConfig{Name: "media03", Address: n3.Opts.RTMPAddr, Weight: new(8), MaxConn: 200, Upload: true})
+	cfg.Backends[0].Route = RouteCommand
+	cfg.Backends[0].Check = upstream.CheckConfig{Type: upstream.CheckRTMP, Interval: time.Hour, Timeout: 5 * time.Second, App: "live"}
+	e := serveEdge(t, cfg, 0)
+	e.log.wait(t, "connect template learned", nil)
+	w := chunk.NewWriter()
+	var reply []byte
+	result, err := amf0.EncodeCommand("_result", 1, amf0.Object{{Key: "fmsVer", Value: "FMS/3,0,1,123"}, {Key: "capabilities", Value: 31.0}},
+		amf0.Object{{Key: "level", Value: "status"}, {Key: "code", Value: "NetConnection.Connect.Success"}, {Key: "objectEncoding", Value: 0.0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []chunk.Message{
+		{CSID: 2, Type: chunk.TypeWindowAckSize, Payload: []byte{0, 0x26, 0x25, 0xa0}},
+		{CSID: 2, Type: chunk.TypeSetPeerBandwidth, Payload: []byte{0, 0x26, 0x25, 0xa0, 2}},
+		{CSID: 2, Type: chunk.TypeUserControl, Payload: make([]byte, 6)}, // StreamBegin(0): crtmpserver's mark
+		{CSID: 3, Type: chunk.TypeCommandAMF0, Payload: result},
+	} {
+		reply = w.Append(reply, m)
+	}
+	tmpl, err := edgecmd.LearnTemplate(reply)
+	if err != nil || tmpl.Family != edgecmd.FamilyCrtmpserver {
+		t.Fatalf("template %v %v", tmpl.Family, err)
+	}
+	e.pools["media"].template.Store(&tmpl) // the check runs hourly: nothing overwrites it
+
+	// go-rtmp's Publish does not wait for the answer: what the client got
+	// (Publish.Denied with the reason) is the filter's unit test; here the
+	// session's end.
+	c := goClient(t, e.addr, encoderConnect)
+	err = bounded(c, func() error {
+		if _, err := c.CreateStream(nil, 128); err != nil {
+			return err
+		}
+		st, err := c.CreateStream(nil, 128)
+		if err != nil {
+			return err
+		}
+		return st.Publish(&rtmpmsg.NetStreamPublish{PublishingName: "two", PublishingType: "live"})
+	})
+	if err != nil {
+		t.Fatalf("the edge's answers before routing: %v", err)
+	}
+	rej := e.log.wait(t, "session rejected", nil)
+	if reason, _ := rej["reason"].(string); rej["label"] != "server_stream_id" || !strings.Contains(reason, "gave stream 1 to createStream") {
+		t.Errorf("session rejected %v", rej)
+	}
+	if n := gatherValue(t, e.reg, "rtmp_edge_rejected_total", map[string]string{"reason": "server_stream_id"}); n != 1 {
+		t.Errorf("rtmp_edge_rejected_total{reason=server_stream_id} = %v, want 1", n)
+	}
+
+	one := goClient(t, e.addr, encoderConnect)
+	publish(t, one, "one")
+	e.waitSession(t, phaseRelay)
+	// Relaying: its session ends as a session (not rejected) when it closes.
+	_ = one.Close()
+	e.log.wait(t, "session end", func(r map[string]any) bool { return r["stream"] == "one" && r["relay"] == "splice" })
 }
