@@ -192,14 +192,14 @@ func (p *evPoller) loop() {
 		if len(p.again) > 0 || rcErr != nil {
 			// Sessions wait for their next turn: fetch what is ready
 			// without waiting. (rcErr cannot happen for an *os.File.)
-			n, err = unix.EpollWait(p.epfd, events, 0)
+			n, err = rawEpollPoll(p.epfd, events)
 		} else {
 			if deadline != nextSweep {
 				deadline = nextSweep
 				_ = p.file.SetReadDeadline(time.Unix(0, nextSweep))
 			}
 			rerr := rc.Read(func(fd uintptr) bool {
-				n, err = unix.EpollWait(int(fd), events, 0)
+				n, err = rawEpollPoll(int(fd), events)
 				return n > 0 || (err != nil && err != unix.EINTR)
 			})
 			if rerr != nil && err == nil {
@@ -579,7 +579,7 @@ func (s *evSession) fill(d *evDir, now int64) (eof bool, err error) {
 	inspecting := d.src == sideClient && s.insp != nil
 	if d.bursty && d.tee == nil && !inspecting {
 		if p, perr := getPipe(); perr == nil {
-			n, err := unix.Splice(src, nil, p.w, nil, evSplice, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+			n, err := rawSplice(src, p.w, evSplice, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 			switch {
 			case err == unix.EINTR:
 				putPipe(p)
@@ -609,7 +609,7 @@ func (s *evSession) fill(d *evDir, now int64) (eof bool, err error) {
 		// Never past the limit: inspect sees at most exactly inspectLimit bytes.
 		into = into[:min(len(into), inspectLimit-s.insp.seen)]
 	}
-	n, err := unix.Read(src, into)
+	n, err := rawRead(src, into)
 	switch {
 	case err == unix.EINTR:
 		smallBufs.Put(b)
@@ -638,7 +638,7 @@ func (s *evSession) fill(d *evDir, now int64) (eof bool, err error) {
 func (s *evSession) writePending(d *evDir) (int, error) {
 	dst := s.fd[d.dst()]
 	if d.buf != nil {
-		n, err := unix.Write(dst, (*d.buf)[d.off:d.n])
+		n, err := rawWrite(dst, (*d.buf)[d.off:d.n])
 		if n <= 0 {
 			return 0, wrapErr("write", err)
 		}
@@ -654,7 +654,7 @@ func (s *evSession) writePending(d *evDir) (int, error) {
 		}
 		return n, wrapErr("write", err)
 	}
-	n64, err := unix.Splice(d.pipe.r, nil, dst, nil, d.inPipe, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+	n64, err := rawSplice(d.pipe.r, dst, d.inPipe, unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
 	n := int(n64)
 	if n <= 0 {
 		return 0, wrapErr("splice", err)
