@@ -204,6 +204,9 @@ listeners:
     rtmpt: { max_sessions: $((SESSIONS * 2)) }
 backends:
   - name: media
+    # Pinned: the committed soak results were made routing at connect; a change of the default
+    # (route: command is the default now) must not change what the soak measures unannounced.
+    route: connect
     balance: roundrobin
     stick: { size: 200000, expire: 20m }
     check: { type: rtmp, interval: 1s, rise: 2, fall: 3, timeout: 2s, app: live }
