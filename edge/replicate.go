@@ -90,7 +90,7 @@ func (s *session) startReplication(recorded []byte) {
 		s.mu.Unlock()
 		return
 	}
-	lease, origin, app, tcURL, name := s.lease, s.server, s.connect.App, s.connect.TcURL, s.command.Stream
+	lease, origin, app, tcURL, name, publishType := s.lease, s.server, s.connect.App, s.connect.TcURL, s.command.Stream, s.command.PublishType
 	s.mu.Unlock()
 	dialer := s.backend.dialer
 	pool := ps.pool
@@ -107,7 +107,11 @@ func (s *session) startReplication(recorded []byte) {
 			return dialer.Dial(ctx, srv.Address(), client, local)
 		},
 		Logger: s.e.log.With("id", s.id, "backend", ps.name, "stream", s.stream, "origin", origin.Name),
-		App:    app, TcURL: tcURL, Stream: name,
+		// The replicas connect and publish as the publisher did: its
+		// publish type from the parsed publish, its whole connect (every
+		// property and extra argument: the session keeps only the fields
+		// it routes on) read by the Publish from the recorded bytes.
+		App: app, TcURL: tcURL, Stream: name, PublishType: publishType,
 		OnLive:   func(server string, live bool) { lease.SetReplicaLive(server, live) },
 		Counters: &ps.repl.counters,
 	})

@@ -186,6 +186,17 @@ func TestReplicateToEveryServer(t *testing.T) {
 	t.Logf("publish (ffmpeg started) → live in /stat (polled every %s): media03 (origin) %s, media01 %s, media02 %s; the source's GOP is %s",
 		statPoll, live["media03"], live["media01"], live["media02"], testStreamGOP)
 	c.checkAPIReplicas(t, "wide", map[string]string{"media01": "live", "media02": "live"})
+	// A replica connects as the publisher did: each server shows ffmpeg's
+	// own flashVer for its publisher, the origin's session and the replicas.
+	origin := c.media["media03"].Stat(t).Stream("wide").Publishers[0].FlashVer
+	if !strings.HasPrefix(origin, "FMLE/3.0 (compatible; Lavf") {
+		t.Errorf("media03 shows the publisher's flashver %q, want ffmpeg's", origin)
+	}
+	for _, name := range []string{"media01", "media02"} {
+		if got := c.media[name].Stat(t).Stream("wide").Publishers[0].FlashVer; got != origin {
+			t.Errorf("%s shows the replica's flashver %q, the origin the publisher's %q", name, got, origin)
+		}
+	}
 
 	var wg sync.WaitGroup
 	errs := map[string]error{}

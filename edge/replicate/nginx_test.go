@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtmp-edge/rtmp-edge/edge/chunk"
 	"github.com/rtmp-edge/rtmp-edge/edge/handshake"
 	"github.com/rtmp-edge/rtmp-edge/integration/harness"
 	"github.com/rtmp-edge/rtmp-edge/upstream"
@@ -266,3 +267,43 @@ func TestNginxReplicas(t *testing.T) {
 }
 
 var netipZero = netip.AddrPort{}
+
+// TestNginxAcceptsThePublishersConnect: a real nginx-rtmp accepts a
+// replica's connect that carries everything an Enhanced RTMP publisher
+// sent (fourCcList, capsEx, swfUrl, pageUrl, objectEncoding, an extra
+// argument) and its publish: the stream is live there, and the server
+// shows the publisher's flashVer for the replica's session.
+func TestNginxAcceptsThePublishersConnect(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nginx-rtmp")
+	}
+	m := startMedia(t, "media01")
+	d, err := upstream.NewDialer(upstream.DialConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := New(Options{
+		Config: Config{Backoff: 200 * time.Millisecond},
+		Dial: func(ctx context.Context, server string) (net.Conn, error) {
+			return d.Dial(ctx, server, netipZero, netipZero)
+		},
+		Logger: testLogger(t),
+	})
+	t.Cleanup(func() { p.Close() })
+	src := &publisher{w: chunk.NewWriter()}
+	src.command(t, 0, "connect", 1, richConnect, richConnectArgs...)
+	src.command(t, 0, "createStream", 2, nil)
+	src.command(t, 1, "publish", 3, nil, "rich", "live")
+	src.media(chunk.TypeDataAMF0, 0, metaPayload).media(chunk.TypeVideo, 0, avcConfig).media(chunk.TypeVideo, 0, avcKey)
+	p.Feed(src.b)
+	p.Add(m.Opts.RTMPAddr)
+	waitReplica(t, p, m.Opts.RTMPAddr, "live", func(ri ReplicaInfo) bool { return ri.State == StateLive }, 20*time.Second)
+	st := m.WaitStat(t, "publisher of rich", func(s *harness.Stat) bool { return len(s.Stream("rich").Publishers) == 1 }, 20*time.Second)
+	// nginx-rtmp keeps a flashVer in 32 bytes, NUL included: 31 of it.
+	if got, want := st.Stream("rich").Publishers[0].FlashVer, "FMLE/3.0 (compatible; Lavf61.7.100)"[:31]; got != want {
+		t.Errorf("nginx-rtmp shows the replica's flashver %q, want the publisher's %q", got, want)
+	}
+	if ri := p.Replicas()[0]; ri.Drops != 0 {
+		t.Errorf("the replica was dropped: %+v", ri)
+	}
+}

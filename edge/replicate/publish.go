@@ -53,6 +53,20 @@ type Options struct {
 	Config Config
 	Dial   Dial
 	Logger *slog.Logger
+	// Connect is the publisher's connect command: its command object with
+	// every property as the publisher sent it (app, tcUrl, flashVer, type,
+	// swfUrl, pageUrl, objectEncoding, fourCcList, capsEx, …) and its extra
+	// arguments. Each replica sends it as its own connect (under its own
+	// transaction id), so that a replica server sees the client the origin
+	// saw: its checks of the connect (an app's on_connect, an allow list,
+	// the codecs a client advertised) judge the replica as the publisher.
+	// A nil Object takes the connect from the fed bytes (the recorded
+	// connect), and only if those have none is one built from App and TcURL.
+	Connect amf0.Command
+	// PublishType is the publisher's publish type ("live", "record",
+	// "append"). Empty takes it from the publish in the fed bytes, and
+	// "live" when that has none.
+	PublishType string
 	// App, TcURL and Stream are the publisher's connect app and tcUrl and
 	// its publish name (with its query), for each replica's own connect and
 	// publish. An empty Stream takes the name from the publish command in
@@ -114,6 +128,13 @@ type Publish struct {
 	list        atomic.Pointer[[]*replica] // live replica set, for the pump
 	stopped     string                     // why replication stopped for good; "" while it runs
 	publishName atomic.Pointer[string]     // the publisher's publish name, once the pump saw it
+	// What the pump read of the publisher's own commands, for the
+	// replicas' join: its connect and its publish type. seen is closed once
+	// the publish was read (the connect comes before it) or the pump ended.
+	connectCmd  atomic.Pointer[amf0.Command]
+	publishType atomic.Pointer[string]
+	seen        chan struct{}
+	seenOnce    sync.Once
 	closed      bool
 
 	pumpDone chan struct{}
@@ -155,6 +176,7 @@ func New(opts Options) *Publish {
 		scan:     chunk.NewScanner(chunk.Limits{MaxMedia: min(cfg.Buffer, 0xFFFFFF)}),
 		replicas: make(map[string]*replica),
 		pumpDone: make(chan struct{}),
+		seen:     make(chan struct{}),
 	}
 	p.list.Store(&[]*replica{})
 	go p.pump()
@@ -199,6 +221,7 @@ const lagCheckEvery = 250 * time.Millisecond
 // pump parses the intake and hands media to the replicas.
 func (p *Publish) pump() {
 	defer close(p.pumpDone)
+	defer p.markSeen() // nothing more will be read: joiners must not wait for it
 	tick := time.NewTicker(lagCheckEvery)
 	defer tick.Stop()
 	var spare []byte
@@ -362,10 +385,16 @@ func (p *Publish) command(m chunk.Message) error {
 	}
 	s := &p.stream
 	switch cmd.Name {
+	case "connect":
+		if !s.published && p.connectCmd.Load() == nil && cmd.Object != nil {
+			p.connectCmd.Store(&cmd)
+		}
 	case "publish":
 		if sc, ok := amf0.ParseStreamCommand(cmd); ok && !s.published {
 			s.published, s.id, s.name = true, m.StreamID, sc.Stream
 			p.publishName.Store(&sc.Stream)
+			p.publishType.Store(&sc.PublishType)
+			p.markSeen()
 		}
 	case "FCUnpublish", "deleteStream", "closeStream":
 		if s.published {
@@ -375,6 +404,9 @@ func (p *Publish) command(m chunk.Message) error {
 	}
 	return nil
 }
+
+// markSeen releases the replicas waiting for the publisher's commands.
+func (p *Publish) markSeen() { p.seenOnce.Do(func() { close(p.seen) }) }
 
 // checkLag drops replicas that are too far behind even while no message
 // arrives (a publisher may pause; a stopped server still must not hold

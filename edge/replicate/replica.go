@@ -11,7 +11,8 @@ import (
 
 // What a replica session sends as a client.
 const (
-	// flashVer is a publisher's: media servers treat FMLE-like clients as
+	// flashVer is a publisher's, for the connect built when the
+	// publisher's own is unknown: media servers treat FMLE-like clients as
 	// encoders (nginx-rtmp and crtmpserver accept any value).
 	flashVer = "FMLE/3.0 (compatible; rtmp-edge)"
 	// outChunkSize is the replica's own chunk size: fewer headers than 128

@@ -246,21 +246,29 @@ const (
 // join: chunk size, connect, (releaseStream, FCPublish,) createStream,
 // publish, until NetStream.Publish.Start. It returns a reason on failure.
 func (s *sess) join() string {
-	opts := s.r.p.opts
-	name := s.r.p.streamName()
+	p := s.r.p
+	timer := time.NewTimer(joinTimeout)
+	defer timer.Stop()
+	if p.opts.Connect.Object == nil || p.opts.Stream == "" || p.opts.PublishType == "" {
+		// The publisher's own connect and publish come from the fed bytes:
+		// wait until the pump read them (the recorded command phase, fed
+		// before any replica is added, so at once in practice).
+		select {
+		case <-p.seen:
+		case <-s.ctx.Done():
+			return "ended while joining"
+		case <-timer.C:
+			return "no publish in the publisher's bytes within " + joinTimeout.String()
+		}
+	}
+	name := p.streamName()
 	if name == "" {
 		return "no stream name yet"
 	}
-	timer := time.NewTimer(joinTimeout)
-	defer timer.Stop()
+	connect := p.connectCommand()
 
 	b, _ := s.w.AppendSetChunkSize(nil, outChunkSize)
-	b = s.command(b, "connect", txConnect, 0, amf0.Object{
-		{Key: "app", Value: opts.App},
-		{Key: "type", Value: "nonprivate"},
-		{Key: "flashVer", Value: flashVer},
-		{Key: "tcUrl", Value: opts.TcURL},
-	})
+	b = s.command(b, "connect", txConnect, 0, connect.Object, connect.Args...)
 	if err := s.write(b); err != nil {
 		return writeReason(err)
 	}
@@ -297,7 +305,7 @@ func (s *sess) join() string {
 					return "createStream: no stream id in the result"
 				}
 				s.streamID = uint32(id)
-				b := s.command(nil, "publish", txPublish, s.streamID, nil, name, "live")
+				b := s.command(nil, "publish", txPublish, s.streamID, nil, name, p.publishTypeOf())
 				if err := s.write(b); err != nil {
 					return writeReason(err)
 				}
@@ -327,6 +335,35 @@ func (p *Publish) streamName() string {
 		return *n
 	}
 	return ""
+}
+
+// connectCommand is the connect each replica sends: the publisher's own
+// (Options, else the one read from the fed bytes), or, when there is none,
+// one of the publisher's app and tcUrl as an encoder would send.
+func (p *Publish) connectCommand() amf0.Command {
+	if p.opts.Connect.Object != nil {
+		return p.opts.Connect
+	}
+	if c := p.connectCmd.Load(); c != nil {
+		return *c
+	}
+	return amf0.Command{Object: amf0.Object{
+		{Key: "app", Value: p.opts.App},
+		{Key: "type", Value: "nonprivate"},
+		{Key: "flashVer", Value: flashVer},
+		{Key: "tcUrl", Value: p.opts.TcURL},
+	}}
+}
+
+// publishTypeOf is the publish type each replica sends: the publisher's.
+func (p *Publish) publishTypeOf() string {
+	if p.opts.PublishType != "" {
+		return p.opts.PublishType
+	}
+	if t := p.publishType.Load(); t != nil && *t != "" {
+		return *t
+	}
+	return "live"
 }
 
 func firstNumber(args []amf0.Value) (float64, bool) {
