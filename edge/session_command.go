@@ -196,14 +196,16 @@ func (s *session) syncReplies(server net.Conn, f *edgecmd.ReplyFilter) (net.Conn
 			case errors.Is(ferr, edgecmd.ErrStreamID):
 				return nil, reject("server_stream_id", ferr)
 			case ferr != nil:
+				s.tellClient(f, "the media server's replies cannot be followed")
 				return nil, reject("server_malformed", ferr)
 			}
 		}
 		if !f.Done() && !f.Answered() && err != nil {
-			label := "server_sync_error"
+			label, why := "server_sync_error", "the media server closed the connection"
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				label = "server_sync_timeout"
+				label, why = "server_sync_timeout", "the media server did not answer"
 			}
+			s.tellClient(f, why)
 			return nil, reject(label, fmt.Errorf("waiting for the media server's answer to the replayed bytes: %w", err))
 		}
 	}
@@ -212,6 +214,20 @@ func (s *session) syncReplies(server net.Conn, f *edgecmd.ReplyFilter) (net.Conn
 	}
 	s.e.log.Debug("reply filter stays in the path", "id", s.id, "server", s.serverName())
 	return &filteredConn{Conn: server, f: f, buf: make([]byte, 16<<10)}, nil
+}
+
+// tellClient writes the client the failure of its publish/play when the
+// server went away before answering it (best effort: the session ends
+// anyway). The edge answered its connect, so without this the client sees a
+// connection close for no reason.
+func (s *session) tellClient(f *edgecmd.ReplyFilter, why string) {
+	if out := f.Abandon(why); len(out) > 0 {
+		// Its own short deadline: the sync's may be the one that passed.
+		_ = s.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		if _, err := s.conn.Write(out); err == nil {
+			s.counters.ServerToClient.Add(int64(len(out)))
+		}
+	}
 }
 
 // filteredConn is a media-server conn whose bytes reach the relay through

@@ -1,9 +1,13 @@
 package integration
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
@@ -32,6 +36,7 @@ const (
 	blockCmdAuthmod   = 177
 	blockCmdPublisher = 178 // the publishers of the tests above
 	blockCmdStreamIDs = 179
+	blockCmdRefused   = 180
 )
 
 // cmdOptions shapes one test's media servers and edge.
@@ -444,6 +449,39 @@ func TestCommandStreamIDsMatchTheServer(t *testing.T) {
 		t.Fatalf("publish: %s %v", status.Name, status.Args)
 	}
 	c.media["media03"].WaitStat(t, "ids published on media03", hasPublisher("ids"), 15*time.Second)
+}
+
+// A media server that refuses the replayed connect by closing the
+// connection (nginx-rtmp's on_connect hook answering 403): the client,
+// whose connect the edge had answered, is told its play failed and why
+// (NetStream.Play.Failed, "the media server closed the connection") instead
+// of seeing its connection close for no reason; the edge logs and counts
+// server_sync_error, and does not try another server.
+func TestCommandServerClosesBeforeAnswering(t *testing.T) {
+	t.Parallel()
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "forbidden", http.StatusForbidden)
+	}))
+	t.Cleanup(hook.Close)
+	c := startFaultCluster(t, faultOptions{nginx: harness.NginxExtra{Server: "on_connect " + hook.URL + "/connect;"}, check: "tcp", backend: "route: command"})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ip := harness.ClientIP(blockCmdRefused, 1)
+	p, err := harness.Play(ctx, harness.PlayerOptions{Addr: c.rtmp, LocalIP: ip, Stream: "refused"})
+	if err == nil {
+		p.Close()
+		t.Fatal("play succeeded although the media server refuses the connect")
+	}
+	if !errors.Is(err, harness.ErrPlayRejected) || !strings.Contains(err.Error(), "NetStream.Play.Failed") || !strings.Contains(err.Error(), "the media server closed the connection") {
+		t.Errorf("the client sees %v, want its play failed with the reason", err)
+	}
+	l := c.edge.WaitLog(t, func(l harness.LogLine) bool { return l.Msg() == "session rejected" && l.ClientIP() == ip }, 15*time.Second)
+	if l.Str("label") != "server_sync_error" {
+		t.Errorf("session rejected %v", l)
+	}
+	if n, _ := c.edge.MetricSum("rtmp_edge_dial_failures_total", nil); n != 0 {
+		t.Errorf("rtmp_edge_dial_failures_total = %v: the edge retried a refused connect", n)
+	}
 }
 
 // rtmpConn is a hand-driven RTMP client: commands with any AMF0 values

@@ -464,6 +464,26 @@ func (f *ReplyFilter) checkCreateStream(cmd amf0.Command) error {
 	return fmt.Errorf("%w: %s", ErrStreamID, why)
 }
 
+// Abandon returns the bytes that tell the client its publish or play failed
+// because the media server went away before answering it (closed the
+// connection, did not answer in time, sent bytes that cannot be followed):
+// an onStatus error on the client's stream, saying why. The client already
+// had its connect answered by the edge, so without it the client sees a
+// connection that closes for no reason. Nil when the server answered, when
+// the filter already told the client (ErrRefused, ErrStreamID), or when a
+// message to the client stopped in its middle (a status there would be read
+// as the rest of that message).
+func (f *ReplyFilter) Abandon(why string) []byte {
+	if f.synced || f.done || errors.Is(f.err, ErrRefused) || errors.Is(f.err, ErrStreamID) || !f.r.atBoundary() {
+		return nil
+	}
+	f.out = f.out[:0]
+	if err := f.fail(truncate(why, 1024)); err != nil {
+		return nil
+	}
+	return f.out
+}
+
 // fail writes the client's failure: an onStatus error on its stream, in
 // the kind's words (Publish.Denied, Play.Failed), saying why.
 func (f *ReplyFilter) fail(description string) error {

@@ -523,3 +523,73 @@ func TestFilterStreamIDMismatch(t *testing.T) {
 		})
 	}
 }
+
+// Abandon: the server went away before answering the publish/play. The
+// client, whose connect the edge answered, gets an onStatus error on its
+// stream saying why, readable after everything it got before; once the
+// server answered, after a refusal already told, or with a message to the
+// client stopped in its middle, nothing.
+func TestFilterAbandon(t *testing.T) {
+	client := newClient().connect(t).cmd(t, 3, 0, "createStream", 2, nil).cmd(t, 8, 1, "publish", 3, nil, "s", "live").b
+	connectReply := func() *serverBuild {
+		return newServer(false).add(ctl(chunk.TypeWindowAckSize, u32(5000000)...), true).
+			add(ctl(chunk.TypeSetPeerBandwidth, append(u32(5000000), 2)...), true).
+			add(ctl(chunk.TypeSetChunkSize, u32(4096)...), false).
+			cmd(t, 3, 0, true, "_result", 1, crtmpProps, crtmpInfo)
+	}
+	start := func() (*ReplyFilter, []byte) {
+		r := NewResponder(Config{Template: DefaultTemplate()})
+		out, routed, err := r.Feed(client, t0)
+		if err != nil || routed == nil {
+			t.Fatalf("responder: %v %v", routed, err)
+		}
+		return r.ReplyFilter(), bytes.Clone(out)
+	}
+
+	f, got := start()
+	o, err := f.Feed(connectReply().b) // the connect answered, then the server closes
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, o...)
+	got = append(got, f.Abandon("the media server closed the connection")...)
+	msgs := readAll(t, got)
+	last := msgs[len(msgs)-1]
+	cmd, err := amf0.ParseCommand([]byte(last.Payload), last.Type)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := cmd.Args[0].(amf0.Object)
+	code, _ := info.String("code")
+	desc, _ := info.String("description")
+	if cmd.Name != "onStatus" || last.StreamID != 1 || code != "NetStream.Publish.Denied" || desc != "the media server closed the connection" {
+		t.Errorf("last message to the client %v %v", last, info)
+	}
+
+	f, _ = start()
+	answered := connectReply().cmd(t, 5, 1, false, "onStatus", 0, nil, amf0.Object{{Key: "code", Value: "NetStream.Publish.Start"}})
+	if _, err := f.Feed(answered.b); err != nil {
+		t.Fatal(err)
+	}
+	if b := f.Abandon("late"); b != nil {
+		t.Errorf("after the server's answer: %d bytes", len(b))
+	}
+
+	f, _ = start()
+	refused := newServer(false).cmd(t, 3, 0, true, "_error", 1, nil, amf0.Object{{Key: "level", Value: "error"}, {Key: "code", Value: "NetConnection.Connect.Rejected"}})
+	if _, err := f.Feed(refused.b); !errors.Is(err, ErrRefused) {
+		t.Fatalf("refusal: %v", err)
+	}
+	if b := f.Abandon("again"); b != nil {
+		t.Errorf("after a refusal the client was told about: %d bytes", len(b))
+	}
+
+	f, _ = start()
+	half := connectReply().media(6, 1, 0, chunk.TypeDataAMF0, 10000).b
+	if _, err := f.Feed(half[:len(half)-100]); err != nil {
+		t.Fatal(err)
+	}
+	if b := f.Abandon("cut"); b != nil {
+		t.Errorf("inside a message to the client: %d bytes", len(b))
+	}
+}

@@ -69,6 +69,9 @@ func FuzzReplyFilter(f *testing.F) {
 					return edge, out, err
 				}
 			}
+			// The server went away here: what the client is told must be
+			// readable after what it got (checked below with the rest).
+			out = append(out, f.Abandon("the media server closed the connection")...)
 			return edge, out, nil
 		}
 		edge, out, err := run(server)
