@@ -278,7 +278,7 @@ func (r *replica) run() {
 		if liveFor >= MaxBackoff {
 			backoff = r.p.cfg.Backoff // it worked for a while: start the back-off over
 		}
-		r.log.Warn("replica dropped", "reason", reason, "rejoin_in", backoff)
+		r.log.Warn("replica dropped", "reason", reason, "rejoin_in", backoff.String()) // "1s", not nanoseconds in JSON
 	}
 	r.mu.Lock()
 	if r.ended && (r.last == "" || r.sessions == 0) {
