@@ -146,8 +146,9 @@ EDGE_TLS=$((BASE + 34))
 CMD_MEDIA=$((BASE + 35))
 CMD_NGINX=$((BASE + 36))
 REPL_MEDIA=$((BASE + 37))
+CMD_ADMIN=$((BASE + 38))
 for p in "${MEDIA_PORTS[@]}" $NGINX_PORT $NGINX_HTTP $HAP_MEDIA $HAP_NGINX $HAP_TLS $EDGE_MEDIA $EDGE_MEDIA_T $EDGE_NGINX $EDGE_NGINX_T $EDGE_TLS \
-	$CMD_MEDIA $CMD_NGINX $REPL_MEDIA; do
+	$CMD_MEDIA $CMD_NGINX $REPL_MEDIA $CMD_ADMIN; do
 	if ss -Hltn "sport = :$p" | grep -q .; then
 		echo "bench: port $p is in use; set BENCH_PORT_BASE to a free range" >&2
 		exit 1
@@ -344,7 +345,9 @@ $EDGE_TLS_LISTENER
 $(edge_backends connect)
 EDGE
 # A second edge process, the same pools routed on the real publish/play (issue 10's rows).
+# Its admin endpoint tells, at the end, how its sessions were relayed (spliced or not).
 cat >"$WORK/edge-cmd.yaml" <<EDGE
+admin: { address: "127.0.0.1:$CMD_ADMIN" }
 listeners:
   - { name: rtmp, address: "127.0.0.1:$CMD_MEDIA", protocols: [rtmp], maxconn: $PROXY_MAXCONN, backend: media }
   - { name: rtmp-nginx, address: "127.0.0.1:$CMD_NGINX", protocols: [rtmp], maxconn: $PROXY_MAXCONN, backend: nginx }
@@ -767,6 +770,15 @@ if want_load replicate; then
 	else
 		put repl_cpu_pct edge-repl nan
 	fi
+fi
+
+# How the route: command edge relayed its sessions since its last start (the live and replication
+# loads): after the edge answered until publish/play and replayed, the kernel should splice the rest.
+if [ "$CMD_OK" = 1 ] && command -v curl >/dev/null; then
+	relayed=$(curl -s -m 5 "http://127.0.0.1:$CMD_ADMIN/metrics" | awk '/^rtmp_edge_command_relayed_total/ {
+		match($0, /mode="[a-z]+"/); m = substr($0, RSTART + 6, RLENGTH - 7); n[m] += $NF }
+		END { for (m in n) printf "%s %d, ", m, n[m] }' | sed 's/, $//')
+	NOTES+=("route: command edge, sessions routed on publish/play that started relaying since its last restart, by relay mode: ${relayed:-none counted}")
 fi
 
 # --- report ----------------------------------------------------------------------------------------
