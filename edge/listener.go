@@ -239,13 +239,13 @@ func (a *acceptor) done(c net.Conn) {
 // closes it through its relay), and returns what frees its slot instead of
 // done(c): a closure that does not hold the conn, so an idle relayed session
 // does not keep the closed conn's objects alive.
-func (a *acceptor) handOff(c net.Conn, closed func()) func() {
+func (a *acceptor) handOff(c net.Conn, m *metrics, listener string) func() {
 	a.mu.Lock()
 	delete(a.conns, c)
 	a.mu.Unlock()
 	return func() {
 		a.slots.release()
-		closed()
+		m.connClosed(listener)
 	}
 }
 
@@ -307,9 +307,7 @@ func (l *listener) handleConn(c net.Conn) {
 	case b < ' ' && l.cfg.serves(ProtoRTMP):
 		// 0x03 or another binary version byte: the handshake judges it.
 		s := l.newSession(c, ProtoRTMP, client, local, closeConn)
-		s.handOff = func() func() {
-			return a.handOff(c, func() { m.connClosed(l.cfg.Name) })
-		}
+		s.tracked = true
 		s.run(r)
 	case isHTTPStart(b) && a.tunnel != nil && l.cfg.serves(ProtoRTMPT):
 		_ = c.SetReadDeadline(time.Time{})

@@ -67,10 +67,6 @@ type session struct {
 	// release frees what the accepting side holds for this conn (its
 	// listener slot); called once, by finish.
 	release func()
-	// handOff, when set, tells the accepting side that the relay owns the
-	// conn from now on, and returns the release that replaces the one above
-	// (one that no longer holds the conn).
-	handOff func() (release func())
 	// ctx bounds the session's dials and queue wait; cancelled by cut and
 	// finish, or once the relay started (both nil from then on, under mu).
 	ctx    context.Context
@@ -79,9 +75,12 @@ type session struct {
 	// client's handshake plus everything the relay moved.
 	counters upstream.Counters
 
-	mu         sync.Mutex // guards what follows: the session advances while the API reads it
-	phase      string
-	digest     bool // the client got the FP9 (digest) handshake
+	mu     sync.Mutex // guards what follows: the session advances while the API reads it
+	phase  string
+	digest bool // the client got the FP9 (digest) handshake
+	// tracked: conn is a plain accepted conn its acceptor tracks (handleConn);
+	// the relay's start hands it off (acceptor.handOff).
+	tracked    bool
 	connect    amf0.Connect
 	kind       routing.Kind
 	kindReason string
@@ -276,8 +275,9 @@ func (s *session) startRelayLocked(client, server net.Conn, inspect func([]byte)
 	// What only the set-up needed goes now, before the relay can end: an
 	// idle session holds its bookkeeping and nothing more (the conns belong
 	// to the relay, which lets them go once on the event loop).
-	if s.handOff != nil {
-		s.release, s.handOff = s.handOff(), nil
+	if s.tracked {
+		s.tracked = false
+		s.release = s.l.acc.handOff(s.conn, s.e.metrics, s.l.cfg.Name)
 	}
 	s.conn = nil
 	if s.cancel != nil {
