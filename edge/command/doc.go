@@ -19,7 +19,9 @@
 // out, and the caller supplies the clock. Every input is untrusted and
 // bounded (Limits).
 //
-// The test data in testdata/ are both directions of real sessions through
+// The test data in testdata/ are both directions of real sessions with
 // nginx-rtmp (ffmpeg publish and play, rtmpdump play and live play, a
-// go-rtmp publish), recorded with internal/capture.
+// go-rtmp publish) and with crtmpserver (the same clients, a VOD play, a
+// client creating two streams, the health check's connect), recorded with
+// internal/capture.
 package command

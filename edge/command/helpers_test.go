@@ -96,3 +96,10 @@ func (c *clientStream) connect(t testing.TB, props ...amf0.Property) *clientStre
 }
 
 func u32(v uint32) []byte { return binary.BigEndian.AppendUint32(nil, v) }
+
+// callFailed is a failed call in the words of servers other than crtmpserver
+// (a client-side test helper: the edge answers such calls only as crtmpserver).
+func callFailed(name string) amf0.Object {
+	return amf0.Object{{Key: "level", Value: "error"}, {Key: "code", Value: "NetConnection.Call.Failed"},
+		{Key: "description", Value: "Method " + truncate(name, 64) + " not found"}}
+}

@@ -131,6 +131,7 @@ type Responder struct {
 
 	connect   *amf0.Connect
 	replyCSID uint32
+	callCSID  uint32 // chunk stream of the call being answered (crtmpserver answers on it)
 	hint      string
 	streams   []uint32 // stream IDs given by createStream and not deleted
 	sent      sentState
@@ -230,6 +231,7 @@ func (r *Responder) onMessage(m chunk.Message) error {
 	if m.Type != chunk.TypeCommandAMF0 && m.Type != chunk.TypeCommandAMF3 {
 		return nil // control messages: the scanner applied Set Chunk Size/Abort; nothing to answer
 	}
+	r.callCSID = m.CSID
 	cmd, err := amf0.ParseCommand(m.Payload, m.Type)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrBadCommand, err)
@@ -256,8 +258,13 @@ func (r *Responder) onMessage(m chunk.Message) error {
 		return r.routeOn(cmd, m.StreamID)
 	case "createStream":
 		return r.answerCreateStream(cmd.TxID)
-	case "deleteStream", "closeStream":
+	case "deleteStream":
 		r.freeStream(cmd)
+		return nil
+	case "closeStream":
+		// Recorded, not answered, and the ID stays taken: crtmpserver
+		// frees a stream's ID only on deleteStream (closeStream makes the
+		// stream neutral again, still numbered).
 		return nil
 	}
 	if name, ok := streamArg(cmd); ok && (cmd.Name == "releaseStream" || cmd.Name == "FCPublish" || cmd.Name == "FCSubscribe") {
@@ -314,7 +321,11 @@ func (r *Responder) send(msid uint32, name string, txID float64, obj amf0.Value,
 	if err != nil {
 		return err
 	}
-	r.out = r.w.Append(r.out, chunk.Message{CSID: r.replyCSID, Type: chunk.TypeCommandAMF0, StreamID: msid, Payload: p})
+	csid := r.replyCSID
+	if r.t.Family == FamilyCrtmpserver && r.callCSID != 0 {
+		csid = r.callCSID // crtmpserver answers a call on the chunk stream it came on
+	}
+	r.out = r.w.Append(r.out, chunk.Message{CSID: csid, Type: chunk.TypeCommandAMF0, StreamID: msid, Payload: p})
 	return nil
 }
 
@@ -435,13 +446,6 @@ func (r *Responder) freeStream(cmd amf0.Command) {
 	}
 }
 
-// callFailed is the information object of crtmpserver's answer to a call it
-// has no handler for.
-func callFailed(name string) amf0.Object {
-	return amf0.Object{{Key: "level", Value: "error"}, {Key: "code", Value: "NetConnection.Call.Failed"},
-		{Key: "description", Value: "Method " + truncate(name, 64) + " not found"}}
-}
-
 // answerCall answers the calls other than connect, createStream and
 // publish/play, as the template's family does (see Family).
 func (r *Responder) answerCall(cmd amf0.Command) error {
@@ -453,9 +457,16 @@ func (r *Responder) answerCall(cmd amf0.Command) error {
 		}
 		return r.answer(cmd.Name, "_result", cmd.TxID, nil, amf0.Undefined{})
 	case FamilyCrtmpserver:
+		// In crtmpserver's own words (BaseRTMPAppProtocolHandler, seen in
+		// the captures in testdata/crtmpserver-*).
 		switch cmd.Name {
+		case "releaseStream":
+			// The edge has published nothing yet: the stream is not found.
+			return r.answer(cmd.Name, "_error", cmd.TxID, nil, crtmpCallFailed("Specified stream not found in call to releaseStream"))
+		case "getStreamLength":
+			return r.answer(cmd.Name, "_result", cmd.TxID, nil, 0.0)
 		case "FCPublish":
-			if err := r.answer(cmd.Name, "_result", cmd.TxID, nil, amf0.Undefined{}); err != nil {
+			if err := r.answer(cmd.Name, "_result", cmd.TxID, nil, nil); err != nil {
 				return err
 			}
 			r.sent.onFCPublish++
@@ -467,7 +478,12 @@ func (r *Responder) answerCall(cmd amf0.Command) error {
 		if cmd.TxID == 0 {
 			return nil
 		}
-		return r.answer(cmd.Name, "_error", cmd.TxID, nil, callFailed(cmd.Name))
+		return r.answer(cmd.Name, "_error", cmd.TxID, nil, crtmpCallFailed("call to function "+truncate(cmd.Name, 64)+" failed"))
 	}
 	return nil // nginx-rtmp answers none of them
+}
+
+// crtmpCallFailed is crtmpserver's information object of a failed call.
+func crtmpCallFailed(description string) amf0.Object {
+	return amf0.Object{{Key: "level", Value: "error"}, {Key: "code", Value: "NetConnection.Call.Failed"}, {Key: "description", Value: description}}
 }

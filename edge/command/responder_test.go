@@ -253,11 +253,11 @@ func TestResponderFamilies(t *testing.T) {
 	}{
 		{"nginx-rtmp", DefaultTemplate(), []answer{{"_result", 1, nil}, {"_result", 4, 1.0}, {"_result", 10, 1.0}, {"_result", 11, 1.0}}},
 		{"crtmpserver", crtmpTemplate(t), []answer{{"_result", 1, nil}, {"onBWDone", 0, 8192.0},
-			{"_error", 2, callFailed("releaseStream")}, {"_result", 3, undef},
+			{"_error", 2, crtmpCallFailed("Specified stream not found in call to releaseStream")}, {"_result", 3, nil},
 			{"onFCPublish", 0, amf0.Object{{Key: "code", Value: "NetStream.Publish.Start"}, {Key: "description", Value: "cam?key=1"}}},
-			{"_result", 4, 1.0}, {"_error", 5, callFailed("_checkbw")}, {"_error", 6, callFailed("getStreamLength")},
+			{"_result", 4, 1.0}, {"_error", 5, crtmpCallFailed("call to function _checkbw failed")}, {"_result", 6, 0.0},
 			{"onFCSubscribe", 0, amf0.Object{{Key: "code", Value: "NetStream.Play.Start"}, {Key: "description", Value: "cam"}}},
-			{"_error", 8, callFailed("login")}, {"_result", 10, 1.0}, {"_result", 11, 2.0}}},
+			{"_error", 8, crtmpCallFailed("call to function login failed")}, {"_result", 10, 1.0}, {"_result", 11, 2.0}}},
 		{"SRS", srsTemplate(t), []answer{{"_result", 1, nil}, {"onBWDone", 0, nil}, {"_result", 2, undef}, {"_result", 3, undef},
 			{"_result", 4, 1.0}, {"_result", 5, undef}, {"_result", 7, undef}, {"_result", 8, undef}, {"_result", 10, 1.0}, {"_result", 11, 1.0}}},
 	}
@@ -430,5 +430,32 @@ func TestResponderEnhancedRTMP(t *testing.T) {
 	msgs := decodeAll(t, out)
 	if len(msgs) != 3 || msgs[1].Command != "_result" || !reflect.DeepEqual(msgs[1].Args[1], info) {
 		t.Fatalf("answers %v", msgs)
+	}
+}
+
+// crtmpserver frees a stream ID on deleteStream only: after closeStream the
+// ID stays taken, and the next createStream gets the next one, as the
+// server itself will answer the replayed calls.
+func TestResponderCloseStreamKeepsTheID(t *testing.T) {
+	client := newClient().connect(t).
+		cmd(t, 3, 0, "createStream", 2, nil).
+		cmd(t, 8, 1, "closeStream", 0, nil).
+		cmd(t, 3, 0, "createStream", 3, nil).
+		cmd(t, 3, 0, "deleteStream", 0, nil, 1.0).
+		cmd(t, 3, 0, "createStream", 4, nil).
+		cmd(t, 8, 2, "play", 5, nil, "s").b
+	r := NewResponder(Config{Template: crtmpTemplate(t)})
+	out, routed, err := feedAll(t, r, client, 3)
+	if err != nil || routed == nil {
+		t.Fatalf("routed %v, err %v", routed, err)
+	}
+	var ids []amf0.Value
+	for _, m := range decodeAll(t, out) {
+		if m.Command == "_result" && m.TxID >= 2 {
+			ids = append(ids, m.Args[len(m.Args)-1])
+		}
+	}
+	if want := []amf0.Value{1.0, 2.0, 1.0}; !reflect.DeepEqual(ids, want) {
+		t.Errorf("createStream answers %v, want %v", ids, want)
 	}
 }

@@ -28,11 +28,14 @@ const (
 	FamilyNginx Family = iota
 	// FamilyCrtmpserver: crtmpserver. Window Ack Size, Set Peer Bandwidth,
 	// StreamBegin(0), _result, onBWDone with compressed headers and no Set
-	// Chunk Size; createStream gives the lowest free stream ID from 1;
-	// releaseStream of a stream not published yet is an _error, FCPublish a
-	// _result plus onFCPublish, FCSubscribe an onFCSubscribe, and any other
-	// call with a transaction ID an _error NetConnection.Call.Failed
-	// (BaseRTMPAppProtocolHandler).
+	// Chunk Size; createStream gives the lowest free stream ID from 1
+	// (freed by deleteStream only); releaseStream of a stream not published
+	// yet is an _error ("Specified stream not found in call to
+	// releaseStream"), FCPublish a _result(null, null) plus onFCPublish,
+	// FCSubscribe an onFCSubscribe, getStreamLength a _result(0), and any
+	// other call with a transaction ID an _error NetConnection.Call.Failed
+	// ("call to function X failed"); every answer on the chunk stream of
+	// its call (BaseRTMPAppProtocolHandler; testdata/crtmpserver-*).
 	FamilyCrtmpserver
 	// FamilySRS: SRS. Window Ack Size, Set Peer Bandwidth, Set Chunk Size,
 	// _result (fmsVer FMS/3,5,3,888 and a data object), onBWDone; stream 1
