@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -12,11 +13,11 @@ import (
 	"github.com/rtmp-edge/rtmp-edge/upstream"
 )
 
-// A publish whose bytes the replication cannot follow (a video message
-// larger than replicate.buffer, which the media server accepts) stops its
-// replication, counted by reason, and the publisher's own session goes on
-// relaying to its server.
-func TestReplicationStopsAndThePublisherGoesOn(t *testing.T) {
+// A video message larger than replicate.buffer (which the media server
+// accepts) drops the replica with that reason; it rejoins after its
+// back-off, the publish's replication goes on (nothing is counted as
+// stopped), and the publisher's own session goes on relaying to its server.
+func TestMessageOverBufferDropsTheReplicaOnly(t *testing.T) {
 	n1 := harness.StartNginx(t, harness.NginxOptions{Name: "media01", RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t)})
 	n3 := harness.StartNginx(t, harness.NginxOptions{Name: "media03", RTMPAddr: harness.FreeAddr(t), HTTPAddr: harness.FreeAddr(t)})
 	cfg := testConfig(
@@ -45,22 +46,25 @@ func TestReplicationStopsAndThePublisherGoesOn(t *testing.T) {
 	}
 	n3.WaitStat(t, "big published on media03", func(st *harness.Stat) bool { return st.Stream("big") != nil }, 10*time.Second)
 	// The replica joins at once (its publish needs no media), so media01
-	// has the stream before the bad message.
+	// has the stream before the large message.
 	n1.WaitStat(t, "big replicated to media01", func(st *harness.Stat) bool { return st.Stream("big") != nil }, 10*time.Second)
+	e.log.wait(t, "replica live", nil)
 
 	tooBig := make([]byte, minReplicateBuffer+64<<10)
+	tooBig[0], tooBig[1] = 0x17, 1 // an AVC keyframe: where the replica starts its stream
 	if err := bounded(c, func() error { return s.Write(6, 0, &rtmpmsg.VideoMessage{Payload: bytes.NewReader(tooBig)}) }); err != nil {
 		t.Fatalf("writing the large message: %v", err)
 	}
-	stopped := func() float64 {
-		return gatherValue(t, e.reg, "rtmp_edge_replications_stopped_total", map[string]string{"backend": "media", "reason": "publisher stream unreadable"})
+	dropped := e.log.wait(t, "replica dropped", nil)
+	if want := fmt.Sprintf("message of %d bytes over buffer", len(tooBig)); dropped["reason"] != want || dropped["rejoin_in"] != "1s" {
+		t.Errorf("replica dropped: reason %v, rejoin_in %v; want %q, \"1s\"", dropped["reason"], dropped["rejoin_in"], want)
 	}
-	for deadline := time.Now().Add(10 * time.Second); stopped() != 1; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("rtmp_edge_replications_stopped_total = %v, want 1", stopped())
-		}
+	// Back after its back-off (1 s), on the same publish.
+	e.log.wait(t, "replica live", nil)
+	if v := gatherValue(t, e.reg, "rtmp_edge_replications_stopped_total", map[string]string{"backend": "media", "reason": "publisher stream unreadable"}); v > 0 { // -1: no such series
+		t.Errorf("rtmp_edge_replications_stopped_total{reason=publisher stream unreadable} = %v, want none", v)
 	}
-	n1.WaitStat(t, "big gone from media01", func(st *harness.Stat) bool { return st.Stream("big") == nil || len(st.Stream("big").Publishers) == 0 }, 10*time.Second)
+	n1.WaitStat(t, "big on media01 again", func(st *harness.Stat) bool { return st.Stream("big") != nil && len(st.Stream("big").Publishers) == 1 }, 10*time.Second)
 
 	// The publisher goes on: more messages reach its server, its session
 	// still relays.
@@ -78,7 +82,7 @@ func TestReplicationStopsAndThePublisherGoesOn(t *testing.T) {
 		}
 	}
 	sessions := adminSource{e.Edge}.Sessions()
-	if len(sessions) != 1 || sessions[0].Phase != phaseRelay || len(sessions[0].Replicas) != 1 || sessions[0].Replicas[0].State != "ended" {
+	if len(sessions) != 1 || sessions[0].Phase != phaseRelay || len(sessions[0].Replicas) != 1 || sessions[0].Replicas[0].State != "live" {
 		t.Fatalf("sessions %+v", sessions)
 	}
 	if st := n3.Stat(t).Stream("big"); st == nil || len(st.Publishers) != 1 {

@@ -37,7 +37,7 @@ func readCapture(t testing.TB, path string) []byte {
 // newParser is a Publish without its goroutine: tests drive consume.
 func newParser(cfg Config) *Publish {
 	cfg = cfg.withDefaults()
-	p := &Publish{cfg: cfg, base: time.Now(), log: slog.New(slog.DiscardHandler), counters: &Counters{}, seen: make(chan struct{}), scan: chunk.NewScanner(chunk.Limits{MaxMedia: min(cfg.Buffer, 0xFFFFFF)})}
+	p := &Publish{cfg: cfg, base: time.Now(), log: slog.New(slog.DiscardHandler), counters: &Counters{}, seen: make(chan struct{}), scan: chunk.NewScanner(chunk.Limits{MaxMedia: maxMessage})}
 	p.list.Store(&[]*replica{})
 	return p
 }

@@ -141,6 +141,14 @@ type Publish struct {
 	wg       sync.WaitGroup // replica goroutines
 }
 
+// maxMessage is the largest media message the parser follows: the
+// protocol's own bound (a 24-bit length), so that any stream the origin
+// accepts stays readable. A message larger than Config.Buffer cannot be
+// queued: it drops the replicas (they rejoin at a keyframe that fits),
+// where a parser limit of Buffer stopped the whole publish's replication
+// for good at its first large keyframe.
+const maxMessage = 0xFFFFFF
+
 // entryOverhead is what a queued message costs beyond its payload, counted
 // against Config.Buffer so that empty messages are bounded too.
 const entryOverhead = 64
@@ -173,7 +181,7 @@ func New(opts Options) *Publish {
 		counters: counters,
 		base:     time.Now(),
 		wake:     make(chan struct{}, 1),
-		scan:     chunk.NewScanner(chunk.Limits{MaxMedia: min(cfg.Buffer, 0xFFFFFF)}),
+		scan:     chunk.NewScanner(chunk.Limits{MaxMedia: maxMessage}),
 		replicas: make(map[string]*replica),
 		pumpDone: make(chan struct{}),
 		seen:     make(chan struct{}),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -154,6 +155,31 @@ func TestBufferFull(t *testing.T) {
 	}
 }
 
+// TestMessageOverBuffer: a message larger than the whole Buffer drops the
+// replica with its own reason (it rejoins at a keyframe that fits) and
+// replication goes on: the next keyframe is queued for a ready replica.
+func TestMessageOverBuffer(t *testing.T) {
+	p := newParser(Config{Buffer: 8 << 10})
+	r := readyReplica(p)
+	huge := append(append([]byte(nil), avcKey...), make([]byte, 20<<10)...)
+	src := newPublisher(t, "s").media(chunk.TypeVideo, 0, avcKey).media(chunk.TypeVideo, 40, huge)
+	if err := p.consume(src.b); err != nil {
+		t.Fatalf("a 20 KiB message with an 8 KiB buffer: %v", err)
+	}
+	if want := fmt.Sprintf("message of %d bytes over buffer", len(huge)); r.drop != want || r.qBytes != 0 || r.ready {
+		t.Fatalf("drop %q (want %q), %d bytes queued, ready %v", r.drop, want, r.qBytes, r.ready)
+	}
+	r.ready, r.drop = true, "" // as a rejoined session
+	src.b = nil
+	src.media(chunk.TypeVideo, 80, avcKey)
+	if err := p.consume(src.b); err != nil {
+		t.Fatal(err)
+	}
+	if p.stoppedReason() != "" || len(r.q) != 1 {
+		t.Fatalf("after the large message: stopped %q, %d messages queued for the rejoined replica", p.stoppedReason(), len(r.q))
+	}
+}
+
 // TestLag: a replica whose oldest unsent message is older than MaxLag is
 // dropped, when the next message comes and on the pump's tick.
 func TestLag(t *testing.T) {
@@ -209,15 +235,21 @@ func waitEnded(t *testing.T, p *Publish) ReplicaInfo {
 func TestHostilePublisher(t *testing.T) {
 	huge := newPublisher(t, "s")
 	huge.b = huge.w.Append(huge.b, chunk.Message{CSID: 2, Type: chunk.TypeSetChunkSize, Payload: binary.BigEndian.AppendUint32(nil, 0x7FFFFFFF)})
-	tooBig := newPublisher(t, "s").raw(0x06, 0, 0, 0, 0xFF, 0xFF, 0xFF, chunk.TypeVideo, 1, 0, 0, 0) // a 16 MiB video message
-	garbage := newPublisher(t, "s").raw(0x45, 1, 2, 3, 4, 5, 6, 7)                                   // fmt 1 on a chunk stream never started
+	// Two unfinished 16 MiB video messages on two chunk streams: more
+	// than the parser assembles at once (2 × 16 MiB).
+	tooMuch := newPublisher(t, "s")
+	for _, csid := range []byte{6, 7, 8} {
+		tooMuch.raw(csid, 0, 0, 0, 0xFF, 0xFF, 0xFF, chunk.TypeVideo, 1, 0, 0, 0)
+		tooMuch.raw(make([]byte, 128)...)
+	}
+	garbage := newPublisher(t, "s").raw(0x45, 1, 2, 3, 4, 5, 6, 7) // fmt 1 on a chunk stream never started
 	for _, c := range []struct {
 		name string
 		b    []byte
 		want string
 	}{
 		{"Set Chunk Size 0x7FFFFFFF", huge.b, "invalid Set Chunk Size"},
-		{"16 MiB video message", tooBig.b, "message too large"},
+		{"three unfinished 16 MiB video messages", tooMuch.b, "message too large"},
 		{"garbage", garbage.b, "malformed chunk stream"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

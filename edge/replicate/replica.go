@@ -126,6 +126,10 @@ func (r *replica) offer(e entry, start bool, s *stream) {
 // (r.mu held). It reports whether e was queued.
 func (r *replica) push(e entry) bool {
 	cfg := r.p.cfg
+	if e.cost() > cfg.Buffer {
+		r.dropLocked(fmt.Sprintf("message of %d bytes over buffer", len(e.payload)))
+		return false
+	}
 	if r.qBytes+e.cost() > cfg.Buffer {
 		r.dropLocked("buffer full")
 		return false
