@@ -41,6 +41,10 @@ const (
 	maxPreconnect = 64
 	// preconnectMaxAge is how long a made connection waits for a session.
 	preconnectMaxAge = 5 * time.Second
+	// refillDelay is how long a refill waits (refillLocked): about a set-up's
+	// exchange with its server on a LAN. A stock of N keeps up with N
+	// sessions per refillDelay to one server; beyond that, sessions dial.
+	refillDelay = 5 * time.Millisecond
 )
 
 type connPool struct {
@@ -111,13 +115,16 @@ func (p *connPool) get(addr string) net.Conn {
 	}
 }
 
-// refillLocked starts the dials that bring addr's stock back to size.
+// refillLocked starts the dials that bring addr's stock back to size, after
+// refillDelay: the session that just took a connection is in the middle of
+// its exchange with that server, and a handshake started now would compete
+// with it for the server's and the edge's CPU, on its critical path.
 func (p *connPool) refillLocked(addr string, st *poolStock) {
 	if p.closed {
 		return
 	}
 	for ; len(st.ready)+st.dialing < p.size; st.dialing++ {
-		go p.make(addr)
+		time.AfterFunc(refillDelay, func() { p.make(addr) })
 	}
 }
 
