@@ -80,7 +80,7 @@ func newMetrics(reg prometheus.Registerer, e *Edge) *metrics {
 			Name: "rtmp_edge_tls_cert_not_after_seconds", Help: "Unix time when the first of a TLS listener's certificates expires: renew (and SIGHUP) before it.",
 		}, []string{"listener"}),
 		commandRelays: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "rtmp_edge_command_relayed_total", Help: "Sessions routed on their publish/play (route: command) that started relaying, by listener and mode: splice (the reply filter finished, the kernel moves the bytes), copy (the filter finished, a tunnel or TLS conn is copied in user space), filter (the reply filter stays in the server's path).",
+			Name: "rtmp_edge_command_relayed_total", Help: "Sessions routed on their publish/play (route: command) that started relaying, by listener and mode: splice (the reply filter finished, the kernel moves the bytes), tee (the same for the server's bytes; a replicated publisher's bytes are copied to feed its replicas), copy (the filter finished, a tunnel or TLS conn is copied in user space), filter (the reply filter stays in the server's path).",
 		}, []string{"listener", "mode"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{

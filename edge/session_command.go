@@ -139,27 +139,33 @@ func (s *session) converseCommand(r *bufio.Reader, cs *clientStream) (replay []b
 	}
 	// As the connect-routed path starts it (setup), without the inspect
 	// hook: the real command is known already.
-	s.relayMode = commandRelayMode(conn, relayServer)
+	s.relayMode = commandRelayMode(conn, relayServer, s.repl != nil)
 	s.e.metrics.commandRelayed(s.l.cfg.Name, s.relayMode)
 	s.startRelayLocked(conn, relayServer, nil)
 	return nil, true, nil
 }
 
-// commandRelayMode says how the relay will move the server's bytes to the
-// client: "filter" while the ReplyFilter stays in the path (user space),
-// else "splice" between two TCP sockets (the relay's event loop and the
-// kernel splice, as for a connect-routed session) or "copy" (an RTMPT
-// tunnel or a TLS conn: unchanged bytes, copied in user space).
-func commandRelayMode(client, server net.Conn) string {
+// commandRelayMode says how the relay will move the session's bytes:
+// "filter" while the ReplyFilter stays in the server's path (user space),
+// else between two TCP sockets "splice" (the relay's event loop and the
+// kernel splice, as for a connect-routed session) or, for a replicated
+// publish whose client bytes are also fed to its replicas, "tee" (the
+// server's bytes spliced, the client's copied through user memory), or
+// "copy" (an RTMPT tunnel or a TLS conn: unchanged bytes, copied in user
+// space).
+func commandRelayMode(client, server net.Conn, teed bool) string {
 	if _, ok := server.(*filteredConn); ok {
 		return "filter"
 	}
 	_, clientTCP := client.(*net.TCPConn)
 	_, serverTCP := server.(*net.TCPConn)
-	if clientTCP && serverTCP {
-		return "splice"
+	switch {
+	case !clientTCP || !serverTCP:
+		return "copy"
+	case teed:
+		return "tee"
 	}
-	return "copy"
+	return "splice"
 }
 
 // syncReplies passes the server's replies to the replayed bytes to the

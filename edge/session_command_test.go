@@ -271,15 +271,18 @@ func TestCommandRelayMode(t *testing.T) {
 	filtered := &filteredConn{Conn: server}
 	for _, tt := range []struct {
 		client, server net.Conn
+		teed           bool
 		want           string
 	}{
-		{client, server, "splice"},
-		{tunnel, server, "copy"},
-		{client, filtered, "filter"},
-		{tunnel, filtered, "filter"},
+		{client, server, false, "splice"},
+		{client, server, true, "tee"},
+		{tunnel, server, false, "copy"},
+		{tunnel, server, true, "copy"},
+		{client, filtered, false, "filter"},
+		{tunnel, filtered, true, "filter"},
 	} {
-		if got := commandRelayMode(tt.client, tt.server); got != tt.want {
-			t.Errorf("commandRelayMode(%T, %T) = %q, want %q", tt.client, tt.server, got, tt.want)
+		if got := commandRelayMode(tt.client, tt.server, tt.teed); got != tt.want {
+			t.Errorf("commandRelayMode(%T, %T, teed %v) = %q, want %q", tt.client, tt.server, tt.teed, got, tt.want)
 		}
 	}
 }
