@@ -259,6 +259,18 @@ func (c *Config) validate(file bool) error {
 		if b.Route != "" && b.Route != RouteConnect && b.Route != RouteCommand {
 			add(p+".route", fmt.Errorf("must be connect or command, got %q", b.Route))
 		}
+		if b.Route == RouteConnect {
+			// Keys that act on the stream registry, which only routing on
+			// the command fills: said, rather than silently doing nothing.
+			if b.PublisherTakeover {
+				add(p+".publisher_takeover", errors.New("needs route: command (with route: connect the edge does not know the stream a publisher takes over)"))
+			}
+			for j, sc := range b.Servers {
+				if len(sc.ReplicatesTo) > 0 {
+					add(fmt.Sprintf("%s.servers[%d].replicates_to", p, j), errors.New("needs route: command (with route: connect players are not routed on their stream)"))
+				}
+			}
+		}
 		if b.Replicate != nil {
 			add(p, errors.Join(b.Replicate.validate(b)...))
 		}

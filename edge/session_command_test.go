@@ -130,6 +130,30 @@ func TestRouteKeyValidated(t *testing.T) {
 	}
 }
 
+// publisher_takeover and replicates_to act on the stream registry, which
+// only route: command fills: with route: connect they are refused by name,
+// not left doing nothing; with the default (command) they are accepted.
+func TestRegistryKeysNeedRouteCommand(t *testing.T) {
+	for _, route := range []string{"", RouteCommand, RouteConnect} {
+		cfg := testConfig(routing.ServerConfig{Name: "a", Address: "127.0.0.1:1935", ReplicatesTo: []string{"b"}},
+			routing.ServerConfig{Name: "b", Address: "127.0.0.1:1936"})
+		cfg.Backends[0].Route = route
+		cfg.Backends[0].PublisherTakeover = true
+		err := cfg.Validate()
+		if route != RouteConnect {
+			if err != nil {
+				t.Errorf("route %q: %v", route, err)
+			}
+			continue
+		}
+		for _, want := range []string{"backends[0].publisher_takeover: needs route: command", "backends[0].servers[0].replicates_to: needs route: command"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("route connect: %v, want %q", err, want)
+			}
+		}
+	}
+}
+
 // With publisher_takeover, an encoder that publishes a live stream again from
 // the same address (it reconnected before its old session timed out) ends
 // the old publishing session, and its new publish is accepted by the media

@@ -124,7 +124,7 @@ func (c *cluster) config() string {
 			upload = ", upload: true"
 			// media03 pushes every stream to the others (nginx push): say
 			// so, so that players of a live stream spread over all of them.
-			if len(c.pushTo) > 0 {
+			if len(c.pushTo) > 0 && c.opts.route != "connect" { // a key of route: command
 				upload += ", replicates_to: [" + strings.Join(c.pushTo, ", ") + "]"
 			}
 		}
