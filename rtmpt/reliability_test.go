@@ -364,7 +364,14 @@ func TestAbandonedSessionsFreeSlots(t *testing.T) {
 	}
 	live := dialRaw(t, addr, "127.0.0.3")
 	liveID := live.confirmedOpen()
-	waitFor(t, "abandoned sessions ended", func() bool { return srv.Sessions() == 1 })
+	// A session leaves the table before its end is counted and reported:
+	// wait for all three.
+	waitFor(t, "abandoned sessions ended, counted and reported", func() bool {
+		ref.mu.Lock()
+		reported := ref.n[RejectAbandoned]
+		ref.mu.Unlock()
+		return srv.Sessions() == 1 && srv.Stats().Rejected[RejectAbandoned] >= 10 && reported >= 10
+	})
 	st := srv.Stats()
 	if st.Rejected[RejectAbandoned] != 10 || st.SessionsPending != 0 || srv.table.ipCount("127.0.0.2") != 0 {
 		t.Fatalf("abandoned %d, pending %d, slots of 127.0.0.2 %d", st.Rejected[RejectAbandoned], st.SessionsPending, srv.table.ipCount("127.0.0.2"))
