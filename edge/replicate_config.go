@@ -29,8 +29,9 @@ type ReplicateConfig struct {
 	MaxLag time.Duration `yaml:"max_lag"`
 }
 
-// Bounds of ReplicateConfig.Buffer: below the minimum one keyframe of a
-// common stream would not fit, so a replica would be dropped forever; the
+// Bounds of ReplicateConfig.Buffer: below the minimum a keyframe of a
+// common stream would not fit, and a replica is dropped at every keyframe
+// larger than the buffer (it rejoins at the next one that fits); the
 // maximum keeps a typo from costing gigabytes per replica.
 const (
 	minReplicateBuffer = 256 << 10
