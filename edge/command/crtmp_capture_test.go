@@ -46,6 +46,11 @@ import (
 //	                createStream 3, deleteStream(1), createStream 4, play
 //	                live/stream1 -1000 on message stream 2 (chunk stream 8);
 //	                crtmpserver answered 1, 2 and 1 again; -max 40960
+//	closestream     the same client with closeStream on message stream 1
+//	                (chunk stream 8, transaction 0, no argument, as Flash's
+//	                NetStream.close sends it) instead of the deleteStream:
+//	                crtmpserver answered 1, 2 and then 3 (closeStream frees
+//	                no stream ID); -max 40960
 //
 // No capture here needs crtmpserver to run: the tests read the files.
 
@@ -127,7 +132,7 @@ func TestCrtmpLearnTemplateFromCheck(t *testing.T) {
 var probeList = amf0.StrictArray{"av01", "vp09", "hvc1", "avc1"}
 
 // crtmpSessions are the client sessions captured against crtmpserver.
-var crtmpSessions = []string{"ffmpeg-publish", "ffmpeg-play", "rtmpdump-play", "rtmpdump-live", "rtmpdump-vod", "twostreams"}
+var crtmpSessions = []string{"ffmpeg-publish", "ffmpeg-play", "rtmpdump-play", "rtmpdump-live", "rtmpdump-vod", "twostreams", "closestream"}
 
 // crtmpAnswersEnd is the offset in a crtmpserver capture where its answers
 // to what came before publish/play end (the first message on a message
@@ -167,6 +172,7 @@ func TestCrtmpResponderAnswers(t *testing.T) {
 		{"rtmpdump-live", KindPlay, "live", 1, "stream1", "stream1", nil},
 		{"rtmpdump-vod", KindPlay, "vod", 1, "clip", "", nil},
 		{"twostreams", KindPlay, "live", 2, "stream1", "", nil},
+		{"closestream", KindPlay, "live", 2, "stream1", "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -318,7 +324,7 @@ func sameMessages(got, want []fullMsg) string {
 // (crtmpserver's own answers to what the edge answered are dropped,
 // nothing else is), on the stream IDs the edge gave. Fed whole and in
 // pieces. Where the edge's answers are crtmpserver's very bytes
-// (twostreams) the filter is done at crtmpserver's first onStatus, as with
+// (twostreams, closestream) the filter is done at crtmpserver's first onStatus, as with
 // nginx-rtmp; where they differ (the _error words to releaseStream and
 // _checkbw, FCPublish's _result, getStreamLength: TestCrtmpResponderAnswers)
 // the client's header state on chunk stream 3 is not crtmpserver's and the
@@ -403,14 +409,14 @@ func TestCrtmpFilterCaptures(t *testing.T) {
 // to what the edge answered — except where the shapes cannot agree:
 // crtmpserver numbers a second createStream 2, nginx-rtmp's shape always
 // 1, and the session ends with ErrStreamID and a Play.Failed on the
-// client's stream.
+// client's stream (twostreams, closestream).
 func TestCrtmpFilterNginxTemplate(t *testing.T) {
 	for _, name := range crtmpSessions {
 		t.Run(name, func(t *testing.T) {
 			client := readTestdata(t, "crtmpserver-"+name+".client.bin")
 			server := readTestdata(t, "crtmpserver-"+name+".server.bin")
 			_, answers, got, _, _, err := crtmpSession(t, Template{}, client, server, 0)
-			if name == "twostreams" {
+			if name == "twostreams" || name == "closestream" {
 				if !errors.Is(err, ErrStreamID) {
 					t.Fatalf("err %v, want ErrStreamID", err)
 				}
