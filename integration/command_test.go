@@ -371,6 +371,10 @@ func TestCommandReplicasSpreadByWeight(t *testing.T) {
 // information as a direct connect to that server gets. The session goes on
 // to publish: the media server accepts the replayed connect (strict array
 // and all) and the publish, and the client gets the server's Publish.Start.
+// nginx-rtmp answers no Enhanced RTMP fields of its own, so what this shows
+// is the client's fields going through and the answer staying nginx's; the
+// edge answering a server's fourCcList/capsEx (learned from its check) is
+// edge/command's TestResponderEnhancedRTMP.
 func TestCommandEnhancedRTMPConnect(t *testing.T) {
 	t.Parallel()
 	c := startCmdCluster(t, cmdOptions{})

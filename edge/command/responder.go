@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -249,7 +250,8 @@ func (r *Responder) onMessage(m chunk.Message) error {
 			r.route = &Routed{AtConnect: true, Reason: "challenge-response login (authmod=)", Connect: c}
 			return errStop
 		}
-		return r.answerConnect(c, m.Type)
+		_, enhanced := cmd.Object.Get("fourCcList")
+		return r.answerConnect(c, m.Type, enhanced)
 	}
 	switch cmd.Name {
 	case "connect":
@@ -339,7 +341,7 @@ func (r *Responder) answer(of string, result string, txID float64, obj amf0.Valu
 	return nil
 }
 
-func (r *Responder) answerConnect(c amf0.Connect, msgType uint8) error {
+func (r *Responder) answerConnect(c amf0.Connect, msgType uint8, enhanced bool) error {
 	encoding := c.ObjectEncoding
 	if msgType == chunk.TypeCommandAMF3 && encoding == 0 {
 		encoding = 3 // an AMF3 command is an AMF3 client, whatever its object says
@@ -355,10 +357,16 @@ func (r *Responder) answerConnect(c amf0.Connect, msgType uint8) error {
 			var rest []amf0.Value
 			if len(cmd.Args) > 0 {
 				info, rest = echoEncoding(cmd.Args[0], encoding), cmd.Args[1:]
+				if !enhanced {
+					info = withoutEnhanced(info)
+				}
 			}
 			props := amf0.Value(nil)
 			if cmd.Object != nil {
 				props = cmd.Object
+				if !enhanced {
+					props = withoutEnhanced(cmd.Object)
+				}
 			}
 			p, err := amf0.EncodeCommand("_result", c.TxID, props, append([]amf0.Value{info}, rest...)...)
 			if err != nil {
@@ -386,6 +394,28 @@ func (r *Responder) answerConnect(c amf0.Connect, msgType uint8) error {
 		r.out = r.w.Append(r.out, m)
 	}
 	return nil
+}
+
+// enhancedKeys are the Enhanced RTMP fields of a connect answer. A server
+// sends them only to a client that advertised the extension (a fourCcList
+// in its connect, as the edge's rtmp check does): a client that did not
+// gets an answer without them, as that server would give it.
+var enhancedKeys = []string{"fourCcList", "capsEx", "videoFourCcInfoMap", "audioFourCcInfoMap"}
+
+// withoutEnhanced returns an object of the answer without the Enhanced RTMP
+// fields (a copy when it had any; other values as they are).
+func withoutEnhanced(v amf0.Value) amf0.Value {
+	o, ok := v.(amf0.Object)
+	if !ok {
+		return v
+	}
+	out := make(amf0.Object, 0, len(o))
+	for _, p := range o {
+		if !slices.Contains(enhancedKeys, p.Key) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func isStreamBegin0(p []byte) bool {

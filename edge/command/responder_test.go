@@ -431,6 +431,17 @@ func TestResponderEnhancedRTMP(t *testing.T) {
 	if len(msgs) != 3 || msgs[1].Command != "_result" || !reflect.DeepEqual(msgs[1].Args[1], info) {
 		t.Fatalf("answers %v", msgs)
 	}
+	// A client that advertised no Enhanced RTMP gets none of its fields
+	// back: the server answers them only to clients that sent a fourCcList.
+	plain := newClient().connect(t).cmd(t, 3, 0, "createStream", 2, nil).cmd(t, 8, 1, "publish", 3, nil, "h264", "live").b
+	out, routed, err = NewResponder(Config{Template: tmpl}).Feed(plain, t0)
+	if err != nil || routed == nil {
+		t.Fatalf("routed %v, err %v", routed, err)
+	}
+	msgs = decodeAll(t, out)
+	if want := info[:4]; len(msgs) != 3 || !reflect.DeepEqual(msgs[1].Args[1], want) {
+		t.Fatalf("answer to a client without fourCcList: %v, want information %v", msgs[1].Args, want)
+	}
 }
 
 // crtmpserver frees a stream ID on deleteStream only: after closeStream the
