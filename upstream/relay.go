@@ -594,8 +594,14 @@ func (r *relay) copyWriterTo(d *direction, src io.WriterTo) error {
 // stopped polling, without /close). Asked by method, so that upstream need
 // not import the tunnel package.
 func isPeerIdle(err error) bool {
-	var pi interface{ PeerIdle() bool }
-	return errors.As(err, &pi) && pi.PeerIdle()
+	// A walk down the chain rather than errors.As, whose target escapes:
+	// every tunnel's end asks this.
+	for ; err != nil; err = errors.Unwrap(err) {
+		if pi, ok := err.(interface{ PeerIdle() bool }); ok && pi.PeerIdle() {
+			return true
+		}
+	}
+	return false
 }
 
 // peerIdleError ends a relay whose side vanished without closing: the end
