@@ -299,7 +299,9 @@ fi
 # the media backend. The route is pinned so that a change of its default does not change the bench.
 # preconnect: 8 keeps up to 8 connections per server dialed and RTMP-handshaken ahead of need; it needs
 # source: edge (as here), a transparent source or a PROXY header cannot have one. HAProxy (mode tcp)
-# has no equivalent.
+# has no equivalent. handshake_timeout: 10s is the clients' own patience (rtmp-bench -timeout): HAProxy
+# passes the media server's handshake through with no timeout of its own but its 60 s server timeout,
+# so a saturated nginx-rtmp would otherwise lose players through the edge (default 5 s) that HAProxy keeps.
 edge_backends() {
 	cat <<EDGE
 backends:
@@ -311,6 +313,7 @@ backends:
     queue_timeout: 10s
     source: edge
     preconnect: 8
+    handshake_timeout: 10s
 ${2:-}
     servers:
       - { name: media01, address: "127.0.0.1:${MEDIA_PORTS[0]}", weight: 10, maxconn: 20000 }
@@ -321,6 +324,7 @@ ${2:-}
     check: { type: tcp, interval: 1s, rise: 1, fall: 3, timeout: 2s }
     source: edge
     preconnect: 8
+    handshake_timeout: 10s
     servers:
       - { name: nginx, address: "127.0.0.1:$NGINX_PORT", maxconn: 20000 }
 EDGE
