@@ -273,7 +273,8 @@ func (l *listener) handleConn(c net.Conn) {
 	}
 	defer l.recoverConn(c, closeConn)
 
-	r := bufio.NewReaderSize(c, 4096)
+	r := sniffReaders.Get().(*bufio.Reader)
+	r.Reset(c)
 	handshakeBy := time.Now().Add(l.cfg.HandshakeTimeout)
 	_ = c.SetReadDeadline(handshakeBy)
 	var remote net.Addr
@@ -309,6 +310,10 @@ func (l *listener) handleConn(c net.Conn) {
 		s := l.newSession(c, ProtoRTMP, client, local, closeConn)
 		s.tracked = true
 		s.run(r)
+		// The set-up drained r (what it read ahead went into the replay):
+		// nothing reads it any more.
+		r.Reset(nil)
+		sniffReaders.Put(r)
 	case isHTTPStart(b) && a.tunnel != nil && l.cfg.serves(ProtoRTMPT):
 		_ = c.SetReadDeadline(time.Time{})
 		_ = a.tunnel.ServeConn(&sniffedConn{Conn: c, r: r, remote: remote})
@@ -321,6 +326,10 @@ func (l *listener) handleConn(c net.Conn) {
 		l.rejectConn(client, ProtoRTMP, reject("not_rtmp", fmt.Errorf("first byte 0x%02x is not %v on this listener", b, l.cfg.Protocols)))
 	}
 }
+
+// sniffReaders lends handleConn its reader: an RTMP session needs it for its
+// set-up only (TLS and RTMPT conns keep theirs).
+var sniffReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // isHTTPStart: HTTP methods start with an upper-case ASCII letter.
 func isHTTPStart(b byte) bool { return b >= 'A' && b <= 'Z' }

@@ -122,6 +122,7 @@ func prepare(ctx context.Context, cfg DialConfig, conn net.Conn, client, local n
 	defer stop()
 
 	hio := newHandshakeIO(conn, len(first))
+	defer hio.release()
 	if cfg.ProxyProtocol != ProxyProtocolNone {
 		header, err := proxyHeader(cfg.ProxyProtocol, client, local)
 		if err != nil {

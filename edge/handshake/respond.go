@@ -18,10 +18,11 @@ func respond(c0c1 []byte) ([]byte, Result) {
 	res := Result{ClientTime: binary.BigEndian.Uint32(c1[0:4])}
 	copy(res.ClientVersion[:], c1[4:8])
 
-	out := make([]byte, 1+2*PacketLen)
+	out := outBufs.Get().(*[1 + 2*PacketLen]byte)[:] // pooled: every byte is written below
 	out[0] = Version
 	s1 := out[1 : 1+PacketLen]
 	s2 := out[1+PacketLen:]
+	clear(s1[:8]) // time and version: zero unless the digest branch sets the version
 	// S1 time stays 0 (the spec allows any epoch). crypto/rand.Read never
 	// returns an error since Go 1.24.
 	rand.Read(s1[8:])
