@@ -32,14 +32,17 @@ var (
 const minFrames = 15
 
 // labEdgeConfig is the edge of the lab: one backend per way of showing the
-// client's address to the media servers.
+// client's address to the media servers. media03 takes the uploads and
+// pushes them to media01 and media02 (StartMedia), so it says replicates_to:
+// with route: command (the default) the edge then sends players of a live
+// stream to all three by weight, as the affinity checks below need.
 func labEdgeConfig() string {
 	servers := func(port int, check string) string {
 		return fmt.Sprintf(`    check: { type: %[5]s, interval: 1s, rise: 1, fall: 3, timeout: 2s, app: live }
     servers:
       - { name: media01, address: "%[1]s:%[4]d", weight: 10, maxconn: 200 }
       - { name: media02, address: "%[2]s:%[4]d", weight: 10, maxconn: 200 }
-      - { name: media03, address: "%[3]s:%[4]d", weight: 8, maxconn: 200, upload: true }
+      - { name: media03, address: "%[3]s:%[4]d", weight: 8, maxconn: 200, upload: true, replicates_to: [media01, media02] }
 `, MediaIPs[0], MediaIPs[1], MediaIPs[2], port, check)
 	}
 	return fmt.Sprintf(`admin:
