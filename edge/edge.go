@@ -72,6 +72,10 @@ type Edge struct {
 	mu        sync.Mutex
 	rt        atomic.Pointer[runtime]
 	acceptors map[string]*acceptor  // by configured listen address
+	// retired are acceptors a reload removed: they accept nothing, and the
+	// sessions that came through them (TLS and RTMPT ones are still tracked
+	// there) go on until they end or the edge stops.
+	retired []*acceptor
 	pools     map[string]*poolState // by backend name
 	admin     *adminEndpoint
 	serving   bool // Serve has started the accept loops and checks
@@ -221,6 +225,9 @@ func (e *Edge) shutdown(grace time.Duration) {
 	for _, a := range e.acceptors {
 		a.close() // RTMPT tunnels end here: their handlers' reads return EOF
 	}
+	for _, a := range e.retired {
+		a.close()
+	}
 	e.mu.Unlock()
 	// Every session has both its sides closed now; what is left is their
 	// goroutines noticing. A second is plenty; never hang the exit on a bug.
@@ -276,7 +283,8 @@ func (e *Edge) Reload(cfg Config) (string, error) {
 	e.rt.Store(rt)
 	for addr, a := range e.acceptors {
 		if _, ok := rt.listeners[addr]; !ok {
-			a.close() // its running sessions go on; only accepting stops
+			a.stopAccepting() // its running sessions go on; only accepting stops
+			e.retired = append(e.retired, a)
 			delete(e.acceptors, addr)
 			changes.add("listener closed: %s", addr)
 		}

@@ -161,3 +161,53 @@ func TestRTMPSOnOnePort(t *testing.T) {
 		t.Logf("%s: %v", tc.label, l["reason"])
 	}
 }
+
+// TestReloadRemovingAListenerKeepsItsSessions: a reload that removes a
+// listener stops its accepting only; an rtmps session that came through it
+// goes on (its TLS conn is still tracked by that listener: closing the
+// listener's conns would cut it).
+func TestReloadRemovingAListenerKeepsItsSessions(t *testing.T) {
+	backends, servers := threeServers(t)
+	dir := t.TempDir()
+	crt, key := writeTestCert(t, dir, "edge")
+	cfg := testConfig(servers...)
+	cfg.Listeners = append(cfg.Listeners,
+		ListenerConfig{Name: "tls-only", Address: "127.0.0.2:0", Protocols: []string{ProtoRTMPS}, Backend: "media",
+			HandshakeTimeout: time.Second, TLS: certs.Config{Cert: crt, Key: key}})
+	e := startEdge(t, cfg)
+	tlsAddr := e.Addr("tls-only").String()
+
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: &tls.Config{InsecureSkipVerify: true}}
+	sc, err := rtmp.DialWithTLSDialer(d, "rtmps", tlsAddr, &rtmp.ConnConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sc.Close() })
+	if err := bounded(sc, func() error { return sc.Connect(&rtmpmsg.NetConnectionConnect{Command: encoderConnect}) }); err != nil {
+		t.Fatalf("connect over rtmps: %v", err)
+	}
+	publish(t, sc, "kept")
+	waitEvent(t, "publish", backends...)
+	e.log.wait(t, "session start", func(r map[string]any) bool { return r["stream"] == "kept" })
+
+	cfg2 := cfg
+	cfg2.Listeners = cfg.Listeners[:1]
+	if _, err := e.Reload(cfg2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := net.DialTimeout("tcp", tlsAddr, time.Second); err == nil {
+		t.Error("the removed listener still accepts")
+	}
+	// The session goes on: a second publish on the same connection reaches
+	// the media server.
+	publish(t, sc, "kept-2")
+	if ev := waitEvent(t, "publish", backends...); ev.value != "kept-2" {
+		t.Fatalf("publish event %+v after the reload, want kept-2 on the same rtmps session", ev)
+	}
+	for _, s := range (adminSource{e.Edge}).Sessions() {
+		if s.Listener == "tls-only" {
+			return
+		}
+	}
+	t.Error("the rtmps session of the removed listener is gone from the API")
+}
