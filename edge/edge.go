@@ -71,14 +71,14 @@ type Edge struct {
 	// sockets, pools and checks that go with it.
 	mu        sync.Mutex
 	rt        atomic.Pointer[runtime]
-	acceptors map[string]*acceptor  // by configured listen address
+	acceptors map[string]*acceptor // by configured listen address
 	// retired are acceptors a reload removed: they accept nothing, and the
 	// sessions that came through them (TLS and RTMPT ones are still tracked
 	// there) go on until they end or the edge stops.
 	retired []*acceptor
-	pools     map[string]*poolState // by backend name
-	admin     *adminEndpoint
-	serving   bool // Serve has started the accept loops and checks
+	pools   map[string]*poolState // by backend name
+	admin   *adminEndpoint
+	serving bool // Serve has started the accept loops and checks
 
 	// base is cancelled when the edge has stopped: it bounds dials and queue
 	// waits of sessions that are still being set up.
