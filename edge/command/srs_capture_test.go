@@ -34,11 +34,14 @@ import (
 //	                (testsrc + sine, libx264 -g 10, aac); -max 40960
 //	rtmpdump-play   rtmpdump -r rtmp://…/live/stream1 -B 3, with the same
 //	                direct publisher; -max 40960
+//	rtmpdump-live   rtmpdump -v -r rtmp://…/live/stream1 -B 3 (FCSubscribe,
+//	                play start -1000), with the same direct publisher;
+//	                -max 40960
 //
 // No capture here needs SRS to run: the tests read the files.
 
 // srsSessions are the client sessions captured against SRS.
-var srsSessions = []string{"ffmpeg-publish", "ffmpeg-play", "rtmpdump-play"}
+var srsSessions = []string{"ffmpeg-publish", "ffmpeg-play", "rtmpdump-play", "rtmpdump-live"}
 
 func srsLearned(t testing.TB) Template {
 	t.Helper()
@@ -210,8 +213,10 @@ func TestSrsLearnTemplateFromCheck(t *testing.T) {
 // command, transaction, arguments; the connect _result's srs_id aside).
 func TestSrsResponderAnswers(t *testing.T) {
 	// SRS answers no _checkbw at all (FFmpeg and rtmpdump send one on
-	// onBWDone); the edge answers it _result(null, undefined).
+	// onBWDone), nor FCSubscribe; the edge answers both _result(null,
+	// undefined).
 	const checkbw = "_checkbw: SRS sends no answer, the edge _result(null, undefined)"
+	const fcsubscribe = "FCSubscribe: SRS sends no answer, the edge _result(null, undefined)"
 	tests := []struct {
 		name   string
 		kind   Kind
@@ -222,6 +227,7 @@ func TestSrsResponderAnswers(t *testing.T) {
 		{"ffmpeg-publish", KindPublish, 1, "stream1", map[float64]string{5: checkbw}},
 		{"ffmpeg-play", KindPlay, 1, "", map[float64]string{3: checkbw}},
 		{"rtmpdump-play", KindPlay, 1, "", map[float64]string{3: checkbw}},
+		{"rtmpdump-live", KindPlay, 1, "stream1", map[float64]string{3: fcsubscribe, 4: checkbw}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -319,10 +325,11 @@ func srsAnswered(t *testing.T, client, server []byte) bool {
 // media), unchanged but for at most one repeated Set Chunk Size (the
 // filter's own chunk-size sync beside SRS's), on the stream IDs the edge
 // gave. The filter has answered at SRS's first onStatus. It is never Done
-// on these sessions: the edge answered _checkbw and SRS does not, so the
-// client's header state on chunk stream 3 is not the one SRS's bytes
-// leave, and the filter rightly stays in the path (TestSrsResponderAnswers'
-// differ); should the answers ever agree, Done must come at that onStatus.
+// on these sessions: the edge answered _checkbw (and FCSubscribe) and SRS
+// does not, so the client's header state on chunk stream 3 is not the one
+// SRS's bytes leave, and the filter rightly stays in the path
+// (TestSrsResponderAnswers' differ); should the answers ever agree, Done
+// must come at that onStatus.
 func TestSrsFilterCaptures(t *testing.T) {
 	for _, name := range srsSessions {
 		client := readTestdata(t, "srs-"+name+".client.bin")
@@ -346,7 +353,7 @@ func TestSrsFilterCaptures(t *testing.T) {
 				}
 				exact := srsAnswered(t, client, server)
 				if exact {
-					t.Errorf("the edge's answers now leave the client in SRS's header state (its _checkbw answer gone?): update TestSrsResponderAnswers' differ and this test")
+					t.Errorf("the edge's answers now leave the client in SRS's header state (its _checkbw/FCSubscribe answers gone?): update TestSrsResponderAnswers' differ and this test")
 				}
 				// Read from the start: SRS's Set Chunk Size 60000 (and the
 				// edge's, in its answers) holds for what follows.
@@ -438,30 +445,36 @@ func FuzzSrsReplyFilter(f *testing.F) {
 	})
 }
 
-// withoutCheckbw is a client capture without its _checkbw: the bytes of
-// that message cut out (in these captures it is the last message on chunk
-// stream 3, so nothing after it depends on its header).
-func withoutCheckbw(t *testing.T, client []byte) []byte {
+// withoutUnanswered is a client capture without the calls SRS leaves
+// unanswered (_checkbw, FCSubscribe): the bytes of those messages cut out
+// (in these captures they are the last messages on chunk stream 3, so
+// nothing after them depends on their headers).
+func withoutUnanswered(t *testing.T, client []byte) []byte {
 	t.Helper()
-	prev := 0
+	var out []byte
+	prev, cut := 0, 0
 	for _, m := range serverMessages(t, client) {
-		if m.Command == "_checkbw" {
-			return append(bytes.Clone(client[:prev]), client[m.end:]...)
+		if m.Command == "_checkbw" || m.Command == "FCSubscribe" {
+			cut++
+		} else {
+			out = append(out, client[prev:m.end]...)
 		}
 		prev = m.end
 	}
-	t.Fatal("no _checkbw in the client capture")
-	return nil
+	if cut == 0 {
+		t.Fatal("no _checkbw nor FCSubscribe in the client capture")
+	}
+	return append(out, client[prev:]...)
 }
 
-// The _checkbw answer is the one thing that keeps the filter in the path
-// of an SRS session: the same real sessions without the client's _checkbw
-// (SRS's bytes stay valid, it answered none) leave the client in SRS's
-// header state, and the filter is Done at SRS's first onStatus.
-func TestSrsFilterDoneWithoutCheckbw(t *testing.T) {
+// The answers to _checkbw and FCSubscribe are the one thing that keeps the
+// filter in the path of an SRS session: the same real sessions without
+// those calls (SRS's bytes stay valid, it answered none) leave the client
+// in SRS's header state, and the filter is Done at SRS's first onStatus.
+func TestSrsFilterDoneWithoutUnanswered(t *testing.T) {
 	for _, name := range srsSessions {
 		t.Run(name, func(t *testing.T) {
-			client := withoutCheckbw(t, readTestdata(t, "srs-"+name+".client.bin"))
+			client := withoutUnanswered(t, readTestdata(t, "srs-"+name+".client.bin"))
 			server := readTestdata(t, "srs-"+name+".server.bin")
 			statusEnd := -1
 			for _, m := range serverMessages(t, server) {
@@ -476,7 +489,7 @@ func TestSrsFilterDoneWithoutCheckbw(t *testing.T) {
 					t.Fatal(err)
 				}
 				if !srsAnswered(t, client, server) {
-					t.Errorf("step %d: without _checkbw the client is still not in SRS's header state", step)
+					t.Errorf("step %d: without _checkbw and FCSubscribe the client is still not in SRS's header state", step)
 				}
 				if doneAt < statusEnd || doneAt >= statusEnd+step {
 					t.Errorf("step %d: done at server byte %d, SRS's onStatus ends at %d", step, doneAt, statusEnd)
