@@ -135,6 +135,7 @@ type Responder struct {
 	callCSID  uint32 // chunk stream of the call being answered (crtmpserver answers on it)
 	hint      string
 	streams   []uint32 // stream IDs given by createStream and not deleted
+	created   bool     // a createStream was answered (SRS answers other calls only before that)
 	sent      sentState
 }
 
@@ -456,6 +457,7 @@ func (r *Responder) answerCreateStream(txID float64) error {
 		return fmt.Errorf("%w: more than 255 streams created", ErrProtocol)
 	}
 	r.streams = append(r.streams, id)
+	r.created = true
 	r.sent.createStreams[txID] = id
 	return r.answer("createStream", "_result", txID, nil, float64(id))
 }
@@ -482,10 +484,20 @@ func (r *Responder) answerCall(cmd amf0.Command) error {
 	name, _ := streamArg(cmd)
 	switch r.t.Family {
 	case FamilySRS:
-		if cmd.Name == "getStreamLength" || cmd.TxID == 0 {
+		// SRS (SrsRtmpServer::identify_client, seen in the captures in
+		// testdata/srs-*): releaseStream and FCPublish get _result(null,
+		// undefined); any other call gets _result(null, null) until a
+		// createStream is answered, and nothing after it (its
+		// identify_create_stream_client reads only play, publish,
+		// createStream and FCPublish): FFmpeg's and rtmpdump's _checkbw and
+		// FCSubscribe come after createStream and go unanswered.
+		switch {
+		case cmd.Name == "releaseStream" || cmd.Name == "FCPublish":
+			return r.answer(cmd.Name, "_result", cmd.TxID, nil, amf0.Undefined{})
+		case r.created:
 			return nil
 		}
-		return r.answer(cmd.Name, "_result", cmd.TxID, nil, amf0.Undefined{})
+		return r.answer(cmd.Name, "_result", cmd.TxID, nil, nil)
 	case FamilyCrtmpserver:
 		// In crtmpserver's own words (BaseRTMPAppProtocolHandler, seen in
 		// the captures in testdata/crtmpserver-*).

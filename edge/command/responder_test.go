@@ -3,6 +3,7 @@ package command
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -258,8 +259,9 @@ func TestResponderFamilies(t *testing.T) {
 			{"_result", 4, 1.0}, {"_error", 5, crtmpCallFailed("call to function _checkbw failed")}, {"_result", 6, 0.0},
 			{"onFCSubscribe", 0, amf0.Object{{Key: "code", Value: "NetStream.Play.Start"}, {Key: "description", Value: "cam"}}},
 			{"_error", 8, crtmpCallFailed("call to function login failed")}, {"_result", 10, 1.0}, {"_result", 11, 2.0}}},
+		// SRS answers no call after a createStream (see TestResponderSRSCallBeforeCreateStream for before).
 		{"SRS", srsTemplate(t), []answer{{"_result", 1, nil}, {"onBWDone", 0, nil}, {"_result", 2, undef}, {"_result", 3, undef},
-			{"_result", 4, 1.0}, {"_result", 5, undef}, {"_result", 7, undef}, {"_result", 8, undef}, {"_result", 10, 1.0}, {"_result", 11, 1.0}}},
+			{"_result", 4, 1.0}, {"_result", 10, 1.0}, {"_result", 11, 1.0}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -289,6 +291,33 @@ func TestResponderFamilies(t *testing.T) {
 				t.Errorf("answers:\n got %v\nwant %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestResponderSRSCallBeforeCreateStream: before a createStream SRS answers
+// any call (here _checkbw and a call without transaction) with _result(null,
+// null), as SrsRtmpServer::identify_client does.
+func TestResponderSRSCallBeforeCreateStream(t *testing.T) {
+	client := newClient().connect(t).
+		cmd(t, 3, 0, "_checkbw", 2, nil).
+		cmd(t, 3, 0, "noTransaction", 0, nil).
+		cmd(t, 3, 0, "createStream", 3, nil).
+		cmd(t, 3, 0, "_checkbw", 4, nil).
+		cmd(t, 8, 1, "play", 5, nil, "cam").b
+	r := NewResponder(Config{Template: srsTemplate(t)})
+	out, routed, err := feedAll(t, r, client, 3)
+	if err != nil || routed == nil {
+		t.Fatalf("routed %v, err %v", routed, err)
+	}
+	var got []string
+	for _, m := range decodeAll(t, out) {
+		if m.Type == chunk.TypeCommandAMF0 && m.Command == "_result" && m.TxID != 1 {
+			got = append(got, fmt.Sprintf("%v %v", m.TxID, m.Args))
+		}
+	}
+	want := []string{"2 [<nil> <nil>]", "0 [<nil> <nil>]", "3 [<nil> 1]"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("SRS-family answers %q, want %q", got, want)
 	}
 }
 
