@@ -468,14 +468,22 @@ func TestCrtmpFilterNginxTemplate(t *testing.T) {
 // the server's stream is a valid chunk stream the client can read all it
 // got.
 func FuzzCrtmpReplyFilter(f *testing.F) {
-	for i, name := range crtmpSessions {
-		s := readTestdata(f, "crtmpserver-"+name+".server.bin")
+	fuzzRealServerFilter(f, "crtmpserver-", crtmpSessions, crtmpLearned)
+}
+
+// fuzzRealServerFilter is the body of FuzzCrtmpReplyFilter and
+// FuzzSrsReplyFilter: the real clients of one server's captures (prefix,
+// sessions) answered with the template learned from that server, then
+// whatever the server sends, seeded with its real bytes.
+func fuzzRealServerFilter(f *testing.F, prefix string, sessions []string, learned func(testing.TB) Template) {
+	for i, name := range sessions {
+		s := readTestdata(f, prefix+name+".server.bin")
 		f.Add(s[:min(len(s), 2048)], uint8(i), uint16(300))
 		f.Add(s[:min(len(s), 700)], uint8(i), uint16(13))
 	}
 	f.Fuzz(func(t *testing.T, server []byte, which uint8, split uint16) {
-		tmpl := crtmpLearned(t)
-		client := readTestdata(t, "crtmpserver-"+crtmpSessions[int(which)%len(crtmpSessions)]+".client.bin")
+		tmpl := learned(t)
+		client := readTestdata(t, prefix+sessions[int(which)%len(sessions)]+".client.bin")
 		run := func(pieces ...[]byte) ([]byte, []byte, error) {
 			r := NewResponder(Config{Template: tmpl})
 			edge, routed, err := r.Feed(client, t0)

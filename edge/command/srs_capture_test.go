@@ -397,49 +397,7 @@ func TestSrsFilterCaptures(t *testing.T) {
 // bytes and error whole or split, and when the server's stream is a valid
 // chunk stream the client can read all it got.
 func FuzzSrsReplyFilter(f *testing.F) {
-	for i, name := range srsSessions {
-		s := readTestdata(f, "srs-"+name+".server.bin")
-		f.Add(s[:min(len(s), 2048)], uint8(i), uint16(300))
-		f.Add(s[:min(len(s), 700)], uint8(i), uint16(13))
-	}
-	f.Fuzz(func(t *testing.T, server []byte, which uint8, split uint16) {
-		tmpl := srsLearned(t)
-		client := readTestdata(t, "srs-"+srsSessions[int(which)%len(srsSessions)]+".client.bin")
-		run := func(pieces ...[]byte) ([]byte, []byte, error) {
-			r := NewResponder(Config{Template: tmpl})
-			edge, routed, err := r.Feed(client, t0)
-			if err != nil || routed == nil {
-				t.Fatalf("responder: %v %v", routed, err)
-			}
-			flt := r.ReplyFilter()
-			var out []byte
-			for _, p := range pieces {
-				o, err := flt.Feed(p)
-				out = append(out, o...)
-				for _, h := range flt.holds {
-					if len(h.buf) > maxHeld {
-						t.Fatalf("holding %d bytes", len(h.buf))
-					}
-				}
-				if err != nil {
-					return edge, out, err
-				}
-			}
-			return edge, out, nil
-		}
-		edge, out, err := run(server)
-		i := int(split) % (len(server) + 1)
-		_, out2, err2 := run(server[:i], server[i:])
-		if (err == nil) != (err2 == nil) || (err == nil && !bytes.Equal(out, out2)) {
-			t.Fatalf("split at %d: %d bytes, %v; whole: %d bytes, %v", i, len(out2), err2, len(out), err)
-		}
-		if err != nil || readable(server) != nil {
-			return
-		}
-		if err := readable(append(bytes.Clone(edge), out...)); err != nil {
-			t.Fatalf("the client cannot read what the filter passed: %v", err)
-		}
-	})
+	fuzzRealServerFilter(f, "srs-", srsSessions, srsLearned)
 }
 
 // withoutUnanswered is a client capture without the calls SRS leaves
