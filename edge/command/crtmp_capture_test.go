@@ -384,19 +384,7 @@ func TestCrtmpFilterCaptures(t *testing.T) {
 				}
 				// The client reads one consistent stream: every message on a
 				// message stream is on one the edge gave it.
-				given := map[uint32]bool{}
-				for _, m := range decodeAll(t, answers) {
-					if m.Command == "_result" && len(m.Args) == 2 {
-						if id, ok := m.Args[1].(float64); ok {
-							given[uint32(id)] = true
-						}
-					}
-				}
-				for _, m := range readStream(t, got, false) {
-					if m.StreamID != 0 && !given[m.StreamID] {
-						t.Fatalf("%v on message stream %d, the edge gave %v", m, m.StreamID, given)
-					}
-				}
+				checkGivenStreams(t, answers, got)
 			})
 		}
 	}
@@ -469,6 +457,26 @@ func TestCrtmpFilterNginxTemplate(t *testing.T) {
 // got.
 func FuzzCrtmpReplyFilter(f *testing.F) {
 	fuzzRealServerFilter(f, "crtmpserver-", crtmpSessions, crtmpLearned)
+}
+
+// checkGivenStreams fails the test if a message the client got (got) is on a
+// message stream other than 0 and those the edge's createStream answers
+// (answers) gave it.
+func checkGivenStreams(t *testing.T, answers, got []byte) {
+	t.Helper()
+	given := map[uint32]bool{}
+	for _, m := range decodeAll(t, answers) {
+		if m.Command == "_result" && len(m.Args) == 2 {
+			if id, ok := m.Args[1].(float64); ok {
+				given[uint32(id)] = true
+			}
+		}
+	}
+	for _, m := range readStream(t, got, false) {
+		if m.StreamID != 0 && !given[m.StreamID] {
+			t.Fatalf("%v on message stream %d, the edge gave %v", m, m.StreamID, given)
+		}
+	}
 }
 
 // fuzzRealServerFilter is the body of FuzzCrtmpReplyFilter and

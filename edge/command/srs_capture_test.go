@@ -372,19 +372,7 @@ func TestSrsFilterCaptures(t *testing.T) {
 				if !exact && doneAt >= 0 {
 					t.Errorf("done at server byte %d although the client's header state is not SRS's", doneAt)
 				}
-				given := map[uint32]bool{}
-				for _, m := range decodeAll(t, answers) {
-					if m.Command == "_result" && len(m.Args) == 2 {
-						if id, ok := m.Args[1].(float64); ok {
-							given[uint32(id)] = true
-						}
-					}
-				}
-				for _, m := range readStream(t, got, false) {
-					if m.StreamID != 0 && !given[m.StreamID] {
-						t.Fatalf("%v on message stream %d, the edge gave %v", m, m.StreamID, given)
-					}
-				}
+				checkGivenStreams(t, answers, got)
 			})
 		}
 	}
