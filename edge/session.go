@@ -325,30 +325,25 @@ func commandKind(cmd *amf0.StreamCommand) string {
 // the reader had buffered beyond connect too.
 func readConnect(r *bufio.Reader, cs *clientStream, limit int) ([]byte, error) {
 	replay := make([]byte, 0, 1024)
-	var buf [4096]byte
+	// The bytes are taken from the reader's own (pooled) buffer: a buffer of
+	// this function's would escape through Read and cost every session 4 KiB
+	// of garbage.
 	for cs.connect == nil {
-		n, err := r.Read(buf[:])
-		if n > 0 {
-			replay = append(replay, buf[:n]...)
-			if len(replay) > limit {
-				return nil, fmt.Errorf("%w (%d bytes, the limit is %d)", ErrConnectTooLong, len(replay), limit)
-			}
-			if ferr := cs.feed(buf[:n]); ferr != nil {
-				return nil, ferr
+		if r.Buffered() == 0 {
+			if _, err := r.Peek(1); err != nil && r.Buffered() == 0 {
+				return nil, err
 			}
 		}
-		if cs.connect != nil {
-			break
+		in, _ := r.Peek(r.Buffered())
+		replay = append(replay, in...)
+		if len(replay) > limit {
+			return nil, fmt.Errorf("%w (%d bytes, the limit is %d)", ErrConnectTooLong, len(replay), limit)
 		}
+		err := cs.feed(in)
+		_, _ = r.Discard(len(in))
 		if err != nil {
 			return nil, err
 		}
-	}
-	if k := r.Buffered(); k > 0 {
-		rest, _ := r.Peek(k)
-		replay = append(replay, rest...)
-		_ = cs.feed(rest)
-		_, _ = r.Discard(k)
 	}
 	return replay, nil
 }
