@@ -19,7 +19,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -28,23 +27,8 @@ import (
 )
 
 func main() {
-	setGCPercent()
+	tuneGC()
 	os.Exit(run(os.Args[1:]))
-}
-
-// defaultGCPercent is the collector's target when GOGC is not set. An edge's
-// heap is mostly long-lived session state, so Go's default (100: let the heap
-// grow to twice what is live before collecting) is mostly headroom: measured
-// with 8000 idle routed sessions, 70 keeps the edge's RSS per session at
-// HAProxy's (3.30–3.42 KiB against 3.81–3.85 at 100, HAProxy 3.35), with no
-// CPU cost seen at 1000+ new sessions a second. GOGC in the environment
-// overrides it.
-const defaultGCPercent = 70
-
-func setGCPercent() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(defaultGCPercent)
-	}
 }
 
 func run(args []string) int {
