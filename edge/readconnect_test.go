@@ -63,3 +63,31 @@ func TestReadConnectLimitsAndErrors(t *testing.T) {
 		}
 	})
 }
+
+// Any client bytes: readConnect never panics, never keeps more than the
+// limit, and what it returns with a connect is exactly the bytes it took.
+func FuzzReadConnect(f *testing.F) {
+	connect := command("connect", connectObject)
+	f.Add(append(setChunkSize(4096), connect...))
+	f.Add(connect[:len(connect)/2])
+	f.Add(bytes.Repeat([]byte{0xff}, 300))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		const limit = 2048
+		cs := newClientStream()
+		r := bufio.NewReaderSize(iotest.HalfReader(bytes.NewReader(in)), 4096)
+		replay, err := readConnect(r, cs, limit)
+		if err != nil {
+			return
+		}
+		if cs.connect == nil {
+			t.Fatal("no error and no connect")
+		}
+		if len(replay) > limit {
+			t.Fatalf("replay of %d bytes, past the %d limit", len(replay), limit)
+		}
+		rest, _ := io.ReadAll(r)
+		if !bytes.Equal(append(replay, rest...), in) {
+			t.Fatal("replay + unread differs from the input")
+		}
+	})
+}

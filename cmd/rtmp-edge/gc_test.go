@@ -1,6 +1,9 @@
 package main
 
-import "testing"
+import (
+	"runtime/debug"
+	"testing"
+)
 
 func TestGCPercentKeepsTheHeadroomNearTheBudget(t *testing.T) {
 	for _, tc := range []struct {
@@ -18,5 +21,20 @@ func TestGCPercentKeepsTheHeadroomNearTheBudget(t *testing.T) {
 		if got := gcPercentFor(tc.live); got != tc.want {
 			t.Errorf("gcPercentFor(%d MiB) = %d, want %d", tc.live>>20, got, tc.want)
 		}
+	}
+}
+
+// An operator's GOGC or GOMEMLIMIT stands: tuneGC leaves the collector alone.
+func TestTuneGCLeavesTheEnvironmentsSetting(t *testing.T) {
+	for _, env := range []string{"GOGC", "GOMEMLIMIT"} {
+		t.Run(env, func(t *testing.T) {
+			t.Setenv(env, "100")
+			prev := debug.SetGCPercent(55)
+			defer debug.SetGCPercent(prev)
+			tuneGC()
+			if got := debug.SetGCPercent(55); got != 55 {
+				t.Fatalf("with %s set, tuneGC changed GOGC from 55 to %d", env, got)
+			}
+		})
 	}
 }
